@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/storage"
+)
+
+// chain wraps h in middleware, outermost last: chain(h, a, b) = b(a(h)).
+func chain(h http.Handler, mw ...func(http.Handler) http.Handler) http.Handler {
+	for _, m := range mw {
+		h = m(h)
+	}
+	return h
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// requestID gives every request an id, returned in X-Request-Id and logged.
+// A client-sent id is not trusted: it could forge log correlation.
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id := hex.EncodeToString(b)
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// statusWriter remembers the status code for logs and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// requestLog writes one line per request: the path without its query (which
+// may carry codes or state), never headers (which carry credentials).
+func requestLog(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r)
+			id, _ := r.Context().Value(requestIDKey).(string)
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
+				slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+		})
+	}
+}
+
+// recoverer turns a panic into a 500 without internals and logs the stack.
+func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.Error("panic serving request", "path", r.URL.EscapedPath(), "panic", v, "stack", string(debug.Stack()))
+					writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "internal error")
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// writeJSON writes v with status; headers are set before WriteHeader.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers in MLflow's error shape so the stock client prints it.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]string{"error_code": code, "message": msg})
+}
+
+func notFound() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "ENDPOINT_NOT_FOUND", "no such endpoint on mlflow-gate")
+	})
+}
+
+// readyHandler reports whether the database and the upstream MLflow answer.
+// Reasons name the failing part, never connection strings.
+func readyHandler(st *storage.Store, client *http.Client, mlflowURL string) http.Handler {
+	health := strings.TrimRight(mlflowURL, "/") + "/health"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		checks := map[string]string{"database": "ok", "mlflow": "ok"}
+		ready := true
+		if err := st.Ping(ctx); err != nil {
+			checks["database"], ready = "unreachable", false
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, health, nil)
+		resp, err := client.Do(req)
+		switch {
+		case err != nil:
+			checks["mlflow"], ready = "unreachable", false
+		case resp.StatusCode != http.StatusOK:
+			checks["mlflow"], ready = "unhealthy: status "+resp.Status, false
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if !ready {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "checks": checks})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+	})
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/idp/password"
+	"github.com/mlflow-gate/mlflow-gate/migrations"
+	"github.com/mlflow-gate/mlflow-gate/storage"
+)
+
+func serveCommand() *command {
+	return &command{name: "serve", group: "serve", nargs: 0,
+		short: "apply migrations and serve the gate",
+		long: "Apply database migrations, create the first administrator on an empty database, and serve\n" +
+			"the gate: the OpenID provider, the MLflow proxy, /healthz and /readyz, and Prometheus\n" +
+			"/metrics on its own listener. SIGINT or SIGTERM drains in-flight requests, then exits.",
+		action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
+			return serve(ctx, &e.cfg, e.stdout, newLogger(e.stderr, e.cfg.LogLevel), nil)
+		}}
+}
+
+// newLogger writes JSON lines to w at level.
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// openStore connects to the database, retrying with exponential backoff for
+// up to cfg.DatabaseWait and logging every failed attempt, so that a gate
+// started before its database neither crash-loops nor waits silently.
+func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*storage.Store, error) {
+	st, err := storage.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(cfg.DatabaseWait)
+	delay := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = st.Ping(pctx)
+		cancel()
+		if err == nil {
+			return st, nil
+		}
+		if ctx.Err() != nil || time.Now().Add(delay).After(deadline) {
+			st.Close()
+			return nil, fmt.Errorf("database unreachable after %d attempts; last error: %w", attempt, err)
+		}
+		log.Warn("database unreachable, retrying", "attempt", attempt, "retry_in", delay.String(), "error", err.Error())
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+// listeners are handed to serve by tests that listen on :0; nil means
+// listen on the configured addresses.
+type listeners struct {
+	main, metrics net.Listener
+	ready         chan<- string // receives the main address once serving
+}
+
+// serve runs the gate until ctx ends, then drains.
+func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger, ls *listeners) error {
+	start := time.Now()
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	m, err := migrations.New(st.Pool)
+	if err != nil {
+		return err
+	}
+	err = m.Up(ctx)
+	m.Close()
+	if err != nil {
+		return err
+	}
+	if err := bootstrap(ctx, cfg, st, stdout, log); err != nil {
+		return err
+	}
+
+	metrics := newMetrics()
+	upstream := &http.Client{Timeout: 3 * time.Second}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})
+	mux.Handle("GET /readyz", readyHandler(st, upstream, cfg.MLflowURL))
+	mux.Handle("/", notFound())
+
+	handler := chain(mux, recoverer(log), requestLog(log), metrics.instrument, requestID)
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	var mainLn, metricsLn net.Listener
+	if ls != nil {
+		mainLn, metricsLn = ls.main, ls.metrics
+	}
+	if mainLn == nil {
+		if mainLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+		}
+	}
+	if metricsLn == nil && cfg.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			mainLn.Close()
+			return fmt.Errorf("listening on %s for metrics: %w", cfg.MetricsListen, err)
+		}
+	}
+	servers := []*http.Server{srv}
+	lns := []net.Listener{mainLn}
+	if metricsLn != nil {
+		msrv := &http.Server{Handler: metrics.handler(), ReadHeaderTimeout: 5 * time.Second}
+		servers = append(servers, msrv)
+		lns = append(lns, metricsLn)
+	}
+
+	errc := make(chan error, len(servers))
+	for i := range servers {
+		go func() { errc <- servers[i].Serve(lns[i]) }()
+	}
+	attrs := []any{"listen", mainLn.Addr().String(), "issuer", cfg.Issuer, "startup", time.Since(start).String(), "version", version}
+	if metricsLn != nil {
+		attrs = append(attrs, "metrics", metricsLn.Addr().String())
+	}
+	log.Info("mlflow-gate serving", attrs...)
+	if ls != nil && ls.ready != nil {
+		ls.ready <- mainLn.Addr().String()
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var shutdownErr error
+	var mu sync.Mutex
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(sctx); err != nil {
+				mu.Lock()
+				shutdownErr = errors.Join(shutdownErr, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if shutdownErr != nil {
+		return fmt.Errorf("shutdown did not drain in time: %w", shutdownErr)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// bootstrap creates the first administrator and the command-line client on an
+// empty database. Without MLFLOW_GATE_BOOTSTRAP_ADMIN_PASSWORD a password is
+// generated and printed once to stdout (never to the log).
+func bootstrap(ctx context.Context, cfg *Config, st *storage.Store, stdout io.Writer, log *slog.Logger) error {
+	done, err := st.Bootstrapped(ctx)
+	if err != nil || done {
+		return err
+	}
+	pw, generated := cfg.BootstrapAdminPassword, false
+	if pw == "" {
+		b := make([]byte, 18)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		pw, generated = base64.RawURLEncoding.EncodeToString(b), true
+	} else if err := password.Check(pw, "admin"); err != nil {
+		return &ConfigError{Problems: []string{"MLFLOW_GATE_BOOTSTRAP_ADMIN_PASSWORD: " + err.Error()}}
+	}
+	hash, err := password.Hash(pw, password.DefaultParams)
+	if err != nil {
+		return err
+	}
+	created, err := st.Bootstrap(ctx, storage.BootstrapAdmin{Username: "admin", PasswordHash: hash}, cliClient())
+	if err != nil {
+		return fmt.Errorf("creating the first administrator: %w", err)
+	}
+	if !created {
+		return nil // another replica won the race
+	}
+	log.Info("empty database: created roles Admin and Default, user admin, and client " + storage.CLIClientID)
+	if generated {
+		fmt.Fprintf(stdout, "\nmlflow-gate: created the administrator account (shown only this once)\n  username: admin\n  password: %s\n\n", pw)
+	}
+	return nil
+}
+
+// cliClient is the public client for command-line use: authorization code +
+// PKCE with loopback redirects on any port (RFC 8252 §7.3), and the device flow.
+func cliClient() storage.Client {
+	return storage.Client{
+		ID:           storage.CLIClientID,
+		Name:         "mlflow-gate command line",
+		Public:       true,
+		Native:       true,
+		GrantTypes:   []string{"authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"},
+		RedirectURIs: []string{"http://127.0.0.1/callback", "http://[::1]/callback"},
+	}
+}

@@ -1,0 +1,15 @@
+DROP TABLE IF EXISTS audit_events;
+DROP TABLE IF EXISTS login_attempts;
+DROP TABLE IF EXISTS permissions;
+DROP TABLE IF EXISTS resources;
+DROP TABLE IF EXISTS revoked_tokens;
+DROP TABLE IF EXISTS personal_access_tokens;
+DROP TABLE IF EXISTS refresh_tokens;
+DROP TABLE IF EXISTS sessions;
+DROP TABLE IF EXISTS signing_keys;
+DROP TABLE IF EXISTS client_roles;
+DROP TABLE IF EXISTS client_redirect_uris;
+DROP TABLE IF EXISTS clients;
+DROP TABLE IF EXISTS user_roles;
+DROP TABLE IF EXISTS roles;
+DROP TABLE IF EXISTS users;

@@ -1,0 +1,117 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Role is a named set of permissions held by users (and service clients).
+type Role struct {
+	ID          string
+	Name        string
+	Description string
+	Members     int
+}
+
+// CreateRole adds a role.
+func (s *Store) CreateRole(ctx context.Context, actor, name, description string) (Role, error) {
+	var r Role
+	err := s.InTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO roles (name, description) VALUES ($1, $2) RETURNING id::text, name, description`,
+			name, description).Scan(&r.ID, &r.Name, &r.Description)
+		if err = classify(err); err != nil {
+			if errors.Is(err, ErrConflict) {
+				return fmt.Errorf("%w: role %q already exists", ErrConflict, name)
+			}
+			if errors.Is(err, ErrInvalid) {
+				return fmt.Errorf("%w: role name %q (a letter, then letters, digits, _ or -, up to 64)", ErrInvalid, name)
+			}
+			return err
+		}
+		return s.audit(ctx, tx, Event{Actor: actor, Action: "role.create", Resource: "role:" + name})
+	})
+	return r, err
+}
+
+// ListRoles returns every role with its member count.
+func (s *Store) ListRoles(ctx context.Context) ([]Role, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT r.id::text, r.name, r.description, (SELECT count(*) FROM user_roles ur WHERE ur.role_id = r.id)
+		FROM roles r ORDER BY r.name`)
+	if err != nil {
+		return nil, classify(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Role, error) {
+		var r Role
+		err := row.Scan(&r.ID, &r.Name, &r.Description, &r.Members)
+		return r, err
+	})
+	return out, classify(err)
+}
+
+func roleID(ctx context.Context, q Querier, name string) (string, error) {
+	var id string
+	err := q.QueryRow(ctx, `SELECT id::text FROM roles WHERE name = $1`, name).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("%w: no role %q", ErrNotFound, name)
+	}
+	return id, classify(err)
+}
+
+// GrantRole gives username the role; granting a held role changes nothing.
+func (s *Store) GrantRole(ctx context.Context, actor, role, username string) error {
+	return s.InTx(ctx, func(tx pgx.Tx) error {
+		rid, err := roleID(ctx, tx, role)
+		if err != nil {
+			return err
+		}
+		uid, err := userID(ctx, tx, username, false)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, uid, rid)
+		if err != nil {
+			return classify(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		if err := Notify(ctx, tx, "user", uid); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, Event{Actor: actor, Action: "role.grant", Resource: "user:" + username, Detail: map[string]any{"role": role}})
+	})
+}
+
+// RevokeRole takes the role from username; refusing to demote the last Admin.
+func (s *Store) RevokeRole(ctx context.Context, actor, role, username string) error {
+	return s.InTx(ctx, func(tx pgx.Tx) error {
+		rid, err := roleID(ctx, tx, role)
+		if err != nil {
+			return err
+		}
+		uid, err := userID(ctx, tx, username, true)
+		if err != nil {
+			return err
+		}
+		if role == RoleAdmin {
+			if err := guardLastAdmin(ctx, tx, uid); err != nil {
+				return err
+			}
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2`, uid, rid)
+		if err != nil {
+			return classify(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: user %q does not hold role %q", ErrNotFound, username, role)
+		}
+		if err := Notify(ctx, tx, "user", uid); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, Event{Actor: actor, Action: "role.revoke", Resource: "user:" + username, Detail: map[string]any{"role": role}})
+	})
+}

@@ -1,0 +1,102 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+var (
+	// ErrNotFound: the record does not exist (or is not visible to the caller).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique or foreign-key constraint refused the change.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid: a check constraint refused a value (for example a username's shape).
+	ErrInvalid = errors.New("invalid value")
+)
+
+// Querier is what both *pgxpool.Pool and pgx.Tx provide.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Store owns the connection pool.
+type Store struct {
+	Pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+// New wraps an open pool.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{Pool: pool, now: time.Now}
+}
+
+// Open parses url and creates a pool without waiting for the server; call
+// Ping (or WaitReady) to learn whether it is reachable.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's parse errors can echo the URL, password included.
+		return nil, errors.New("database URL is not a valid PostgreSQL connection string")
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "mlflow-gate"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", redact(err))
+	}
+	return New(pool), nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() { s.Pool.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("database unreachable: %w", redact(err))
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction, committing when fn returns nil.
+func (s *Store) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.Pool, fn)
+}
+
+// classify maps PostgreSQL errors onto the package's sentinels.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505", "23503": // unique_violation, foreign_key_violation
+			return fmt.Errorf("%w: %s", ErrConflict, pgErr.ConstraintName)
+		case "23514", "22P02", "23502": // check_violation, invalid_text_representation, not_null
+			return fmt.Errorf("%w: %s", ErrInvalid, pgErr.ConstraintName)
+		}
+	}
+	return err
+}
+
+// redact keeps connection errors useful without leaking the connection
+// string: pgconn.ConnectError prints host and user, never the password, but
+// parse errors may quote the URL, so those are replaced wholesale.
+func redact(err error) error {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		return errors.New("invalid connection string")
+	}
+	return err
+}

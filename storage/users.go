@@ -1,0 +1,192 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// User is an account that can log in and hold roles.
+type User struct {
+	ID           string
+	Username     string
+	Email        string
+	PasswordHash string
+	DisabledAt   *time.Time
+	CreatedAt    time.Time
+	Roles        []string
+}
+
+// Enabled reports whether the user may log in and use tokens.
+func (u User) Enabled() bool { return u.DisabledAt == nil }
+
+// ErrLastAdmin refuses a change that would leave nobody holding Admin.
+var ErrLastAdmin = errors.New("the last enabled Admin cannot be disabled or demoted")
+
+// RoleAdmin and RoleDefault are created by Bootstrap.
+const (
+	RoleAdmin   = "Admin"
+	RoleDefault = "Default"
+)
+
+const userColumns = `u.id::text, u.username, u.email, u.password_hash, u.disabled_at, u.created_at,
+	coalesce((SELECT array_agg(r.name ORDER BY r.name) FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+	          WHERE ur.user_id = u.id), '{}')`
+
+func scanUser(row pgx.Row) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.DisabledAt, &u.CreatedAt, &u.Roles)
+	return u, classify(err)
+}
+
+// CreateUser adds an enabled user without roles.
+func (s *Store) CreateUser(ctx context.Context, actor, username, passwordHash string) (User, error) {
+	var u User
+	err := s.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		u, err = scanUser(tx.QueryRow(ctx, `
+			WITH u AS (INSERT INTO users (username, password_hash) VALUES ($1, $2) RETURNING *)
+			SELECT `+userColumns+` FROM u`, username, passwordHash))
+		if err != nil {
+			if errors.Is(err, ErrConflict) {
+				return fmt.Errorf("%w: user %q already exists", ErrConflict, username)
+			}
+			if errors.Is(err, ErrInvalid) {
+				return fmt.Errorf("%w: username %q (letters, digits and . _ @ - only, up to 128)", ErrInvalid, username)
+			}
+			return err
+		}
+		return s.audit(ctx, tx, Event{Actor: actor, Action: "user.create", Resource: "user:" + username})
+	})
+	return u, err
+}
+
+// UserByName finds a user by name, ignoring case.
+func (s *Store) UserByName(ctx context.Context, username string) (User, error) {
+	return scanUser(s.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE lower(u.username) = lower($1)`, username))
+}
+
+// UserByID finds a user by id.
+func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
+	return scanUser(s.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id::text = $1`, id))
+}
+
+// ListUsers returns every user, by name.
+func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT `+userColumns+` FROM users u ORDER BY lower(u.username)`)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, classify(rows.Err())
+}
+
+// SetPassword replaces a user's password hash and ends the user's sessions
+// and refresh-token families: whoever knew the old password is logged out.
+func (s *Store) SetPassword(ctx context.Context, actor, username, passwordHash string) error {
+	return s.InTx(ctx, func(tx pgx.Tx) error {
+		id, err := userID(ctx, tx, username, true)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, id, passwordHash); err != nil {
+			return classify(err)
+		}
+		if err := endUserGrants(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, Event{Actor: actor, Action: "user.set_password", Resource: "user:" + username})
+	})
+}
+
+// SetDisabled disables or enables a user. Disabling ends the user's sessions
+// and refresh-token families, and refuses to disable the last enabled Admin.
+func (s *Store) SetDisabled(ctx context.Context, actor, username string, disabled bool) error {
+	return s.InTx(ctx, func(tx pgx.Tx) error {
+		id, err := userID(ctx, tx, username, true)
+		if err != nil {
+			return err
+		}
+		action := "user.enable"
+		if disabled {
+			action = "user.disable"
+			if err := guardLastAdmin(ctx, tx, id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE users SET disabled_at = coalesce(disabled_at, now()), updated_at = now() WHERE id = $1`, id); err != nil {
+				return classify(err)
+			}
+			if err := endUserGrants(ctx, tx, id); err != nil {
+				return err
+			}
+		} else if _, err := tx.Exec(ctx, `UPDATE users SET disabled_at = NULL, updated_at = now() WHERE id = $1`, id); err != nil {
+			return classify(err)
+		}
+		return s.audit(ctx, tx, Event{Actor: actor, Action: action, Resource: "user:" + username})
+	})
+}
+
+// userID resolves a username inside tx, optionally locking the row.
+func userID(ctx context.Context, q Querier, username string, lock bool) (string, error) {
+	sql := `SELECT id::text FROM users WHERE lower(username) = lower($1)`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	var id string
+	if err := q.QueryRow(ctx, sql, username).Scan(&id); err != nil {
+		if errors.Is(classify(err), ErrNotFound) {
+			return "", fmt.Errorf("%w: no user %q", ErrNotFound, username)
+		}
+		return "", classify(err)
+	}
+	return id, nil
+}
+
+// endUserGrants revokes the user's SSO sessions and refresh-token families and
+// tells every replica (their caches drop the user's state on the notification).
+func endUserGrants(ctx context.Context, q Querier, userID string) error {
+	if _, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, userID); err != nil {
+		return classify(err)
+	}
+	if _, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, userID); err != nil {
+		return classify(err)
+	}
+	return Notify(ctx, q, "user", userID)
+}
+
+// guardLastAdmin fails when userID is the only enabled holder of Admin. The
+// Admin role row is locked so two concurrent demotions cannot both pass.
+func guardLastAdmin(ctx context.Context, q Querier, userID string) error {
+	var adminRole string
+	err := q.QueryRow(ctx, `SELECT id::text FROM roles WHERE name = $1 FOR UPDATE`, RoleAdmin).Scan(&adminRole)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return classify(err)
+	}
+	var others int
+	var holds bool
+	err = q.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE u.id::text <> $2 AND u.disabled_at IS NULL),
+		       bool_or(u.id::text = $2)
+		FROM user_roles ur JOIN users u ON u.id = ur.user_id
+		WHERE ur.role_id::text = $1`, adminRole, userID).Scan(&others, &holds)
+	if err != nil {
+		return classify(err)
+	}
+	if holds && others == 0 {
+		return ErrLastAdmin
+	}
+	return nil
+}
