@@ -226,7 +226,9 @@ func roleCommand() *command {
 	}
 	return &command{name: "role", short: "manage roles", commands: []*command{
 		{name: "add", args: "ROLE", short: "create a role", group: "db", nargs: 1,
-			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.description, "description", "", "what the role is for") },
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.description, "description", "", "what the role is for")
+			},
 			action: func(ctx context.Context, e *cli, o *opts, args []string) error {
 				return withStore(ctx, e, func(st *storage.Store) error {
 					if _, err := st.CreateRole(ctx, cliActor, args[0], o.description); err != nil {
