@@ -289,3 +289,9 @@ func (c *Config) DeriveKey(purpose string) []byte {
 	}
 	return k
 }
+
+func newFlagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet("mlflow-gate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
