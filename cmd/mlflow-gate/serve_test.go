@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/idp/password"
+	"github.com/mlflow-gate/mlflow-gate/storage"
+	"github.com/mlflow-gate/mlflow-gate/storage/storagetest"
+)
+
+// mlflowURL is the real MLflow server the rig started.
+func mlflowURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("MLFLOW_GATE_TEST_MLFLOW_URL")
+	if u == "" {
+		t.Fatal("MLFLOW_GATE_TEST_MLFLOW_URL is not set: run the tests with `scripts/test`, which starts MLflow")
+	}
+	return u
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type running struct {
+	addr   string
+	stdout *syncBuffer
+	logs   *syncBuffer
+	stop   func() error
+}
+
+// startServe runs serve in-process on :0 listeners until the test ends.
+func startServe(t *testing.T, cfg Config) *running {
+	t.Helper()
+	mainLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, &cfg, r.stdout, newLogger(r.logs, "info"), &listeners{main: mainLn, metrics: metricsLn, ready: ready})
+	}()
+	select {
+	case r.addr = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve exited before ready: %v\n%s", err, r.logs)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("serve not ready after 30s:\n%s", r.logs)
+	}
+	var once sync.Once
+	var stopErr error
+	r.stop = func() error {
+		once.Do(func() { cancel(); stopErr = <-done })
+		return stopErr
+	}
+	t.Cleanup(func() { _ = r.stop() })
+	t.Logf("metrics on %s", metricsLn.Addr())
+	return r
+}
+
+func testConfig(t *testing.T, dbURL, upstream string) Config {
+	var c Config
+	c.bindFlags(newFlagSet(), "serve", envMap(map[string]string{
+		"MLFLOW_GATE_DATABASE_URL":     dbURL,
+		"MLFLOW_GATE_MLFLOW_URL":       upstream,
+		"MLFLOW_GATE_ISSUER":           "http://127.0.0.1:8080",
+		"MLFLOW_GATE_SECRET":           "test-secret-0123456789abcdef0123456789",
+		"MLFLOW_GATE_DATABASE_WAIT":    "2s",
+		"MLFLOW_GATE_SHUTDOWN_TIMEOUT": "10s",
+	}))
+	if err := c.Validate("serve"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func getJSON(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("%s: Content-Type %q", url, ct)
+	}
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
+	return resp.StatusCode, v
+}
+
+func TestServeHealthReadinessAndBootstrap(t *testing.T) {
+	db := storagetest.EmptyDatabase(t)
+	r := startServe(t, testConfig(t, db, mlflowURL(t)))
+
+	if code, body := getJSON(t, "http://"+r.addr+"/healthz"); code != 200 || body["status"] != "alive" {
+		t.Fatalf("healthz: %d %v", code, body)
+	}
+	if code, body := getJSON(t, "http://"+r.addr+"/readyz"); code != 200 || body["status"] != "ready" {
+		t.Fatalf("readyz with database and MLflow up: %d %v", code, body)
+	}
+	if code, body := getJSON(t, "http://"+r.addr+"/no/such/route"); code != 404 || body["error_code"] != "ENDPOINT_NOT_FOUND" {
+		t.Fatalf("unknown route: %d %v", code, body)
+	}
+
+	// The generated admin password is printed once, works, and never reaches the log.
+	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(r.stdout.String())
+	if m == nil {
+		t.Fatalf("no admin password printed:\n%s", r.stdout)
+	}
+	if strings.Contains(r.logs.String(), m[1]) {
+		t.Fatal("the admin password reached the log")
+	}
+	st, err := storage.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	admin, err := st.UserByName(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := password.Verify(admin.PasswordHash, m[1]); !ok || err != nil {
+		t.Fatalf("printed password does not match the stored hash: %v", err)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart creates nothing and prints nothing.
+	again := startServe(t, testConfig(t, db, mlflowURL(t)))
+	if strings.Contains(again.stdout.String(), "password") {
+		t.Fatalf("second start printed a password:\n%s", again.stdout)
+	}
+	users, _ := st.ListUsers(context.Background())
+	if len(users) != 1 {
+		t.Fatalf("%d users after restart", len(users))
+	}
+}
+
+func TestReadyzNamesTheMissingPart(t *testing.T) {
+	// A port nobody listens on stands for an MLflow that went away.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	r := startServe(t, testConfig(t, storagetest.EmptyDatabase(t), dead))
+	code, body := getJSON(t, "http://"+r.addr+"/readyz")
+	checks, _ := body["checks"].(map[string]any)
+	if code != 503 || checks["mlflow"] != "unreachable" || checks["database"] != "ok" {
+		t.Fatalf("readyz with MLflow down: %d %v", code, body)
+	}
+}
+
+// Shutdown lets a request in flight finish instead of cutting it off.
+func TestShutdownDrainsInFlightRequests(t *testing.T) {
+	// An upstream that accepts and then says nothing keeps /readyz busy.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	r := startServe(t, testConfig(t, storagetest.EmptyDatabase(t), "http://"+ln.Addr().String()))
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Get("http://" + r.addr + "/readyz")
+		if err != nil {
+			got <- -1
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	time.Sleep(300 * time.Millisecond) // let the request reach the handler
+	stopped := make(chan error, 1)
+	go func() { stopped <- r.stop() }()
+	if code := <-got; code != http.StatusServiceUnavailable {
+		t.Fatalf("in-flight request during shutdown got %d, want its real answer 503", code)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if !strings.Contains(r.logs.String(), "draining") {
+		t.Fatalf("shutdown not logged:\n%s", r.logs)
+	}
+}
+
+func TestDatabaseUnreachableAtStartIsRetriedAndReported(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := testConfig(t, "postgres://gate:hunter2-db-password@"+addr+"/gate?sslmode=disable", "http://127.0.0.1:1")
+	logs := &syncBuffer{}
+	err := serve(context.Background(), &cfg, io.Discard, slog.New(slog.NewJSONHandler(logs, nil)), nil)
+	if err == nil || !strings.Contains(err.Error(), "database unreachable after") {
+		t.Fatalf("serve with no database: %v", err)
+	}
+	if n := strings.Count(logs.String(), "retrying"); n < 2 {
+		t.Fatalf("want several logged retries, got %d:\n%s", n, logs)
+	}
+	if strings.Contains(logs.String()+err.Error(), "hunter2") {
+		t.Fatal("the database password leaked into the log or error")
+	}
+}
