@@ -1,0 +1,81 @@
+// Command mlflow-gate-bench measures mlflow-gate against the budgets in
+// docs/BENCHMARKS.md, side by side with the direct path where there is one,
+// and prints the figures and ratios. Run it through the rig:
+//
+//	scripts/bench                 # every benchmark
+//	scripts/bench footprint       # one of them
+//
+// It starts the gate binary it is given (or builds one) against the rig's
+// PostgreSQL and MLflow on loopback only; every load it generates is bounded
+// in count and time.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+)
+
+type benchmark struct {
+	name string
+	doc  string
+	run  func(ctx context.Context, env *benchEnv) error
+}
+
+var benchmarks = []benchmark{
+	{"footprint", "start to ready on a migrated database, and idle RSS", footprint},
+}
+
+func main() {
+	fs := flag.NewFlagSet("mlflow-gate-bench", flag.ExitOnError)
+	binary := fs.String("binary", "", "mlflow-gate binary to measure (default: build ./cmd/mlflow-gate)")
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: mlflow-gate-bench [--binary PATH] [BENCHMARK...]\n\nBenchmarks:\n")
+		for _, b := range benchmarks {
+			fmt.Fprintf(os.Stderr, "  %-12s %s\n", b.name, b.doc)
+		}
+		fmt.Fprintf(os.Stderr, "\nNeeds the rig's MLFLOW_GATE_TEST_* variables: run it as scripts/bench.\n")
+	}
+	_ = fs.Parse(os.Args[1:])
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	env, err := newBenchEnv(ctx, *binary)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mlflow-gate-bench:", err)
+		os.Exit(1)
+	}
+	defer env.close()
+	want := map[string]bool{}
+	for _, a := range fs.Args() {
+		want[a] = true
+	}
+	var names []string
+	for _, b := range benchmarks {
+		names = append(names, b.name)
+	}
+	sort.Strings(names)
+	failed := false
+	for _, b := range benchmarks {
+		if len(want) > 0 && !want[b.name] {
+			continue
+		}
+		delete(want, b.name)
+		fmt.Printf("## %s: %s\n\n", b.name, b.doc)
+		if err := b.run(ctx, env); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", b.name, err)
+			failed = true
+		}
+		fmt.Println()
+	}
+	for n := range want {
+		fmt.Fprintf(os.Stderr, "unknown benchmark %q (have: %s)\n", n, strings.Join(names, ", "))
+		failed = true
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
