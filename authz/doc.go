@@ -1,0 +1,18 @@
+// Package authz is mlflow-gate's permission model and decision engine. It owns:
+//
+//   - path normalization: the request's raw path is refused when MLflow (Werkzeug,
+//     Starlette) and the gate could read it differently (dot segments, encoded
+//     slashes, double slashes, backslashes, NUL, bad escapes);
+//   - the route table: every route the pinned MLflow serves (its Flask app and the
+//     FastAPI routers in front of it), each mapped to a resource type, a scope and the
+//     places its ids travel, compiled into a literal-first matcher;
+//   - strict readers for query strings, JSON bodies and GraphQL documents that refuse
+//     ambiguity (repeated keys, duplicate or case-variant JSON keys) instead of guessing;
+//   - the permission table (resources, role permissions), its YAML form and diff, and
+//     its compilation into an immutable Policy whose Decide answers with the rule and
+//     the reason, swapped atomically through a Holder.
+//
+// The package does no I/O: callers hand it bytes they have already read (the proxy
+// reads bodies with a limit, the database layer stores tables), which keeps decisions
+// pure, benchmarkable and fuzzable.
+package authz

@@ -1,0 +1,260 @@
+package authz
+
+import (
+	"net/http"
+	"strings"
+)
+
+// ID is one id read from a request.
+type ID struct {
+	Kind  IDKind
+	Value string
+	In    Source
+	Key   string // the parameter, query key, header or JSON path it came from
+}
+
+// Attributes are the ids a request names, read where MLflow reads them. The default
+// policy decides by role alone; the proxy logs them and later policies can use them.
+type Attributes struct {
+	IDs           []ID
+	GraphQLFields []string // "query.mlflowGetRun", ... for /graphql
+}
+
+// Values returns the values of one kind of id, in request order.
+func (a *Attributes) Values(k IDKind) []string {
+	var out []string
+	for _, id := range a.IDs {
+		if id.Kind == k {
+			out = append(out, id.Value)
+		}
+	}
+	return out
+}
+
+// Request is what Policy.Decide reads. Method and Path (a NormalizePath result) are
+// enough; ReadRequest also matches the route once and fills Attrs.
+type Request struct {
+	Method string
+	Path   string
+	Attrs  Attributes
+	match  Match
+	routed bool // match is set (Route nil: no route)
+}
+
+// Route returns the matched route, or nil for an unknown route or when the request
+// was not built by ReadRequest.
+func (r *Request) Route() *Route { return r.match.Route }
+
+// Input is the raw material of a request, as the proxy has it.
+type Input struct {
+	Method   string
+	RawPath  string // escaped path: r.URL.EscapedPath() or RequestURI before '?'
+	RawQuery string
+	Header   http.Header
+	// Body is the request body, needed only when the route reads ids from JSON
+	// (Route.BodyIDs); nil otherwise. MaxBody limits it (0: DefaultMaxJSONBody).
+	Body    []byte
+	MaxBody int
+}
+
+// ReadRequest normalizes the path, matches the route and reads the route's ids from
+// the path, the query, the x-mlflow-experiment-id header or the JSON body. Any error
+// matches ErrBadRequest: the request is ambiguous or malformed and gets a 400. An
+// unknown route is not an error here: Decide denies it.
+func ReadRequest(in Input) (*Request, error) {
+	path, err := NormalizePath(in.RawPath)
+	if err != nil {
+		return nil, err
+	}
+	req := &Request{Method: in.Method, Path: path, routed: true}
+	m, ok := MatchRoute(in.Method, path)
+	var repeat []string
+	if ok {
+		req.match = m
+		repeat = m.Route.Repeat
+	}
+	q, err := ParseQuery(in.RawQuery, repeat)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return req, nil
+	}
+	rt := m.Route
+	var body *JSONValue
+	bodyRead := false
+	for _, spec := range rt.IDs {
+		switch spec.In {
+		case InPath:
+			req.add(spec, m.Param(spec.Key))
+		case InQuery:
+			if err := req.fromQuery(q, spec); err != nil {
+				return nil, err
+			}
+		case InHeader:
+			vals := in.Header.Values(spec.Key)
+			if len(vals) > 1 {
+				return nil, reqErr(ErrBadHeader, spec.Key+" given more than once")
+			}
+			if len(vals) == 1 && vals[0] != "" {
+				req.add(spec, vals[0])
+			}
+		case InBody:
+			if !bodyRead {
+				bodyRead = true
+				if body, err = readBody(in.Body, in.MaxBody, rt.Proto); err != nil {
+					return nil, err
+				}
+			}
+			if err := req.fromJSON(body, spec, rt.Proto); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if rt.Type == TypeGraphQL {
+		if req.Attrs.GraphQLFields, err = ReadGraphQLBody(in.Body, in.MaxBody); err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
+}
+
+func (r *Request) add(spec IDSpec, v string) {
+	r.Attrs.IDs = append(r.Attrs.IDs, ID{Kind: spec.Kind, Value: v, In: spec.In, Key: spec.Key})
+}
+
+// fromQuery reads a query id. MLflow reads `run_id or run_uuid`; a request giving
+// both with different values is refused rather than read one way.
+func (r *Request) fromQuery(q Query, spec IDSpec) error {
+	vals := q.All(spec.Key)
+	if spec.Alt != "" {
+		alt := q.All(spec.Alt)
+		if len(vals) > 0 && len(alt) > 0 && vals[0] != alt[0] {
+			return reqErr(ErrAmbiguousField, spec.Key+" and "+spec.Alt+" differ")
+		}
+		if len(vals) == 0 {
+			vals = alt
+		}
+	}
+	for _, v := range vals {
+		if v != "" {
+			r.add(spec, v)
+		}
+	}
+	return nil
+}
+
+// readBody parses a JSON body. For proto routes a body that is a JSON string is
+// parsed again, as _get_normalized_request_json does for old clients.
+func readBody(b []byte, limit int, proto bool) (*JSONValue, error) {
+	v, err := ParseStrictJSON(b, limit)
+	if err != nil || v == nil {
+		return v, err
+	}
+	if proto && v.Kind == JSONString {
+		if v, err = ParseStrictJSON([]byte(v.Text), limit); err != nil || v == nil {
+			return v, err
+		}
+	}
+	return v, nil
+}
+
+// fromJSON walks spec.Key through the body and records the ids it reaches.
+func (r *Request) fromJSON(body *JSONValue, spec IDSpec, proto bool) error {
+	if body == nil {
+		return nil
+	}
+	vals, err := jsonPath(body, spec.Key, proto)
+	if err != nil {
+		return err
+	}
+	if spec.Alt != "" {
+		alt, err := jsonPath(body, spec.Alt, proto)
+		if err != nil {
+			return err
+		}
+		if len(vals) > 0 && len(alt) > 0 && vals[0] != alt[0] {
+			return reqErr(ErrAmbiguousField, spec.Key+" and "+spec.Alt+" differ")
+		}
+		if len(vals) == 0 {
+			vals = alt
+		}
+	}
+	for _, v := range vals {
+		r.add(spec, v)
+	}
+	return nil
+}
+
+// jsonPath returns the scalar values at a dotted path; "name[]" walks an array.
+// Proto routes also accept each field's lowerCamelCase JSON name (protobuf's
+// ParseDict does), and refuse an object that spells a field both ways (so does
+// MLflow's _reject_conflicting_field_aliases). null is absent, as in ParseDict.
+func jsonPath(v *JSONValue, path string, proto bool) ([]string, error) {
+	if v.Kind == JSONNull {
+		return nil, nil
+	}
+	if path == "" {
+		switch v.Kind {
+		case JSONString, JSONNumber:
+			return []string{v.Text}, nil
+		}
+		return nil, reqErr(ErrInvalidJSON, "id field is not a string or number")
+	}
+	if v.Kind != JSONObject {
+		return nil, reqErr(ErrInvalidJSON, "expected an object at "+quote(path))
+	}
+	name, rest, _ := strings.Cut(path, ".")
+	name, list := strings.CutSuffix(name, "[]")
+	child, ok := v.Field(name)
+	if proto {
+		if camel := lowerCamel(name); camel != name {
+			if alt, altOK := v.Field(camel); altOK {
+				if ok {
+					return nil, reqErr(ErrAmbiguousField, name+" and "+camel)
+				}
+				child, ok = alt, true
+			}
+		}
+	}
+	if !ok || child.Kind == JSONNull {
+		return nil, nil
+	}
+	if !list {
+		return jsonPath(child, rest, proto)
+	}
+	if child.Kind != JSONArray {
+		return nil, reqErr(ErrInvalidJSON, quote(name)+" is not an array")
+	}
+	var out []string
+	for i := range child.Elems {
+		vals, err := jsonPath(&child.Elems[i], rest, proto)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vals...)
+	}
+	return out, nil
+}
+
+// lowerCamel is protobuf's default json_name: "experiment_id" -> "experimentId".
+func lowerCamel(s string) string {
+	if strings.IndexByte(s, '_') < 0 {
+		return s
+	}
+	var b strings.Builder
+	up := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' {
+			up = true
+			continue
+		}
+		if up && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		up = false
+		b.WriteByte(c)
+	}
+	return b.String()
+}

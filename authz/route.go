@@ -1,0 +1,229 @@
+package authz
+
+import (
+	"fmt"
+	"strings"
+)
+
+// IDKind says what an id in a request identifies.
+type IDKind uint8
+
+// Id kinds recorded by the route table.
+const (
+	IDExperiment IDKind = iota + 1
+	IDExperimentName
+	IDRun
+	IDRegisteredModel
+	IDModelVersion
+	IDLoggedModel
+	IDTrace
+	IDArtifactPath
+	IDDataset
+	IDScorer
+	IDJob
+	IDWebhook
+	IDWorkspace
+	IDGatewayEndpoint
+	IDMCPServer
+	IDSkill
+	IDIssue
+)
+
+var idKindNames = [...]string{
+	IDExperiment: "experiment", IDExperimentName: "experiment_name", IDRun: "run",
+	IDRegisteredModel: "registered_model", IDModelVersion: "model_version",
+	IDLoggedModel: "logged_model", IDTrace: "trace", IDArtifactPath: "artifact_path",
+	IDDataset: "dataset", IDScorer: "scorer", IDJob: "job", IDWebhook: "webhook",
+	IDWorkspace: "workspace", IDGatewayEndpoint: "gateway_endpoint",
+	IDMCPServer: "mcp_server", IDSkill: "skill", IDIssue: "issue",
+}
+
+func (k IDKind) String() string {
+	if int(k) < len(idKindNames) && idKindNames[k] != "" {
+		return idKindNames[k]
+	}
+	return fmt.Sprintf("idkind(%d)", uint8(k))
+}
+
+// Source is where in a request an id travels.
+type Source uint8
+
+// Id sources.
+const (
+	InPath Source = iota + 1
+	InQuery
+	InBody
+	InHeader
+)
+
+func (s Source) String() string {
+	switch s {
+	case InPath:
+		return "path"
+	case InQuery:
+		return "query"
+	case InBody:
+		return "body"
+	case InHeader:
+		return "header"
+	}
+	return fmt.Sprintf("source(%d)", uint8(s))
+}
+
+// IDSpec is one place a route carries an id. Key is a path parameter name, a query
+// key, a header name, or a JSON body path: dot-separated field names where a "[]"
+// suffix walks every element of an array ("locations[].mlflow_experiment.experiment_id",
+// "experiment_ids[]"). Alt is a legacy second spelling MLflow also reads (run_uuid for
+// run_id); a request giving both with different values is refused.
+type IDSpec struct {
+	Kind IDKind
+	In   Source
+	Key  string
+	Alt  string
+}
+
+func (s IDSpec) String() string {
+	k := s.Key
+	if s.Alt != "" {
+		k += "|" + s.Alt
+	}
+	return s.Kind.String() + "@" + s.In.String() + ":" + k
+}
+
+// Route is one method + path pattern MLflow serves, as the gate classifies it.
+type Route struct {
+	ID      int          // index in Routes()
+	Method  string       // GET, POST, PUT, PATCH or DELETE; HEAD is decided as GET
+	Pattern string       // full path pattern, see compilePattern for the syntax
+	Type    ResourceType // what it acts on
+	Scope   Scope        // what it does to it
+	IDs     []IDSpec     // where its ids travel
+	// Repeat lists the query keys MLflow reads as lists (repeated proto fields, or
+	// request.args.getlist in plain handlers); any other repeated key is refused.
+	Repeat []string
+	// Proto is true when MLflow reads the request with handlers._get_request_message:
+	// JSON bodies then also accept each field's lowerCamelCase JSON name
+	// (protobuf ParseDict) and a body that is a JSON string is decoded a second time
+	// (_get_normalized_request_json, for old clients).
+	Proto bool
+	// ParamFirst: at the route's first parameter segment, parameters are tried before
+	// literal siblings, because Starlette's declaration order says so (see
+	// routes_gateway.go). Werkzeug and every other route try literals first.
+	ParamFirst bool
+	params     []string // path parameter names in pattern order
+}
+
+// Key is the route's "METHOD pattern" form, as in the golden file and in Resource URIs.
+func (r *Route) Key() string { return r.Method + " " + r.Pattern }
+
+// Params returns the route's path parameter names, in pattern order.
+func (r *Route) Params() []string { return r.params }
+
+// BodyIDs reports whether the route carries ids in a JSON body (or is GraphQL), so
+// the proxy knows whether to buffer the body before deciding.
+func (r *Route) BodyIDs() bool {
+	if r.Type == TypeGraphQL {
+		return true
+	}
+	for _, s := range r.IDs {
+		if s.In == InBody {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Route) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-6s %s -> %s %s", r.Method, r.Pattern, r.Type, r.Scope)
+	for i, s := range r.IDs {
+		if i == 0 {
+			b.WriteString(" ids=")
+		} else {
+			b.WriteByte(',')
+		}
+		b.WriteString(s.String())
+	}
+	if len(r.Repeat) > 0 {
+		b.WriteString(" repeat=" + strings.Join(r.Repeat, ","))
+	}
+	if r.Proto {
+		b.WriteString(" proto")
+	}
+	if r.ParamFirst {
+		b.WriteString(" param-first")
+	}
+	return b.String()
+}
+
+// prefixes is the set of mount points one MLflow route is served under. MLflow's
+// handlers._get_paths registers every proto endpoint under /api/<v>.0 and
+// /ajax-api/<v>.0 alike; a few plain routes exist only under /ajax-api, and the
+// FastAPI routers and UI routes have absolute paths.
+type prefixes struct {
+	list  []string
+	proto bool // default Route.Proto for entries under it
+}
+
+var (
+	rest2 = prefixes{[]string{"/api/2.0", "/ajax-api/2.0"}, true}  // proto endpoints, since.major 2
+	rest3 = prefixes{[]string{"/api/3.0", "/ajax-api/3.0"}, true}  // proto endpoints, since.major 3
+	both3 = prefixes{[]string{"/api/3.0", "/ajax-api/3.0"}, false} // plain handlers on both
+	ajax2 = prefixes{[]string{"/ajax-api/2.0"}, false}             // plain Flask routes, UI only
+	ajax3 = prefixes{[]string{"/ajax-api/3.0"}, false}
+	root  = prefixes{[]string{""}, false} // absolute paths
+)
+
+// spec is one table entry: one MLflow route, expanded over its prefixes at compile.
+type spec struct {
+	pre        prefixes
+	method     string
+	path       string
+	typ        ResourceType
+	scope      Scope
+	ids        []IDSpec
+	repeat     []string
+	proto      *bool
+	paramFirst bool
+}
+
+func r(pre prefixes, method, path string, typ ResourceType, scope Scope, ids ...IDSpec) spec {
+	return spec{pre: pre, method: method, path: path, typ: typ, scope: scope, ids: ids}
+}
+
+// rep declares query keys MLflow reads as lists.
+func (s spec) rep(keys ...string) spec { s.repeat = keys; return s }
+
+// raw marks an entry whose handler reads request JSON itself, not through protobuf.
+func (s spec) raw() spec { f := false; s.proto = &f; return s }
+
+// first makes the route's parameters win over literal siblings (Starlette order).
+func (s spec) first() spec { s.paramFirst = true; return s }
+
+// pb marks an entry outside the proto groups that is still read by _get_request_message.
+func (s spec) pb() spec { t := true; s.proto = &t; return s }
+
+func q(k IDKind, key string) IDSpec  { return IDSpec{Kind: k, In: InQuery, Key: key} }
+func b(k IDKind, key string) IDSpec  { return IDSpec{Kind: k, In: InBody, Key: key} }
+func p(k IDKind, name string) IDSpec { return IDSpec{Kind: k, In: InPath, Key: name} }
+func h(k IDKind, name string) IDSpec { return IDSpec{Kind: k, In: InHeader, Key: name} }
+
+// or adds MLflow's legacy second spelling of the same field.
+func (s IDSpec) or(alt string) IDSpec { s.Alt = alt; return s }
+
+const (
+	get   = "GET"
+	post  = "POST"
+	put   = "PUT"
+	patch = "PATCH"
+	del   = "DELETE"
+)
+
+// Scope shorthands for the table (remove is ScopeDelete: delete is Go's builtin).
+const (
+	read   = ScopeRead
+	write  = ScopeWrite
+	remove = ScopeDelete
+	manage = ScopeManage
+	use    = ScopeUse
+)
