@@ -1,0 +1,41 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/mlflow-gate/mlflow-gate/"
+
+// forbidden lists, per package, the project packages it must never depend on
+// (directly or not). The arrows: cmd wires everything; proxy sees only authz
+// and declares the interfaces it needs; storage knows no HTTP and no policy.
+var forbidden = map[string][]string{
+	"storage":    {"authz", "idp", "proxy", "web", "cmd"},
+	"migrations": {"storage", "authz", "idp", "proxy", "web", "cmd"},
+	"authz":      {"idp", "proxy", "web", "cmd", "migrations"},
+	"proxy":      {"storage", "idp", "web", "cmd", "migrations"},
+	"idp":        {"proxy", "web", "cmd"},
+	"web":        {"proxy", "cmd"},
+}
+
+func TestDependenciesPointInward(t *testing.T) {
+	for pkg, bad := range forbidden {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../"+pkg+"/...").CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			rel, ok := strings.CutPrefix(dep, module)
+			if !ok {
+				continue
+			}
+			for _, b := range bad {
+				if rel == b || strings.HasPrefix(rel, b+"/") {
+					t.Errorf("%s depends on %s", pkg, rel)
+				}
+			}
+		}
+	}
+}
