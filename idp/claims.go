@@ -1,0 +1,128 @@
+package idp
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// accessClaims is the payload of an access token in the RFC 9068 profile.
+type accessClaims struct {
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  audience `json:"aud"`
+	ClientID  string   `json:"client_id"`
+	Expiry    int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	NotBefore int64    `json:"nbf,omitempty"`
+	JTI       string   `json:"jti"`
+	Scope     string   `json:"scope,omitempty"`
+	Roles     []string `json:"roles"`
+	Username  string   `json:"preferred_username,omitempty"`
+	SessionID string   `json:"sid,omitempty"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
+}
+
+// idClaims is the payload of an ID token (OpenID Connect Core section 2).
+type idClaims struct {
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience audience `json:"aud"`
+	Expiry   int64    `json:"exp"`
+	IssuedAt int64    `json:"iat"`
+	AuthTime int64    `json:"auth_time,omitempty"`
+	Nonce    string   `json:"nonce,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
+	AZP      string   `json:"azp"`
+	ATHash   string   `json:"at_hash,omitempty"`
+	SID      string   `json:"sid,omitempty"`
+	Roles    []string `json:"roles"`
+	Username string   `json:"preferred_username,omitempty"`
+	Email    string   `json:"email,omitempty"`
+}
+
+// audience is "aud": one string when there is one value, as RFC 7519
+// section 4.1.3 allows; an array is accepted when reading.
+type audience []string
+
+func (a audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*a = many
+	return nil
+}
+
+func (a audience) contains(s string) bool {
+	for _, v := range a {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TokenKind tells apart the two bearer credentials the gate accepts.
+type TokenKind int
+
+const (
+	// KindAccessToken is an RFC 9068 access token from the provider.
+	KindAccessToken TokenKind = iota + 1
+	// KindPAT is a personal access token: MLflow API only.
+	KindPAT
+)
+
+func (k TokenKind) String() string {
+	switch k {
+	case KindAccessToken:
+		return "access_token"
+	case KindPAT:
+		return "personal_access_token"
+	}
+	return "unknown"
+}
+
+// Principal is who a verified bearer token speaks for. Username and Roles are
+// the subject's current ones (kept fresh by notifications), not those
+// written in the token. Slices are shared: callers must not modify them.
+type Principal struct {
+	Kind      TokenKind
+	Subject   string // user id
+	Username  string
+	Roles     []string
+	ClientID  string // the OAuth client the access token was issued to; "" for PATs
+	Scopes    []string
+	TokenID   string // jti, or the PAT's id
+	SessionID string // the SSO session the token descends from, if any
+	ExpiresAt time.Time
+}
+
+// HasRole reports whether the principal currently holds role.
+func (p Principal) HasRole(role string) bool {
+	for _, r := range p.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+func splitScope(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Fields(s)
+}

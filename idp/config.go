@@ -1,0 +1,138 @@
+package idp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/idp/password"
+	"github.com/mlflow-gate/mlflow-gate/storage"
+)
+
+// APIAudienceSuffix is appended to the issuer to form the audience (RFC 9068
+// section 3, "aud") of the gate's access tokens: <issuer>/api. A token whose
+// aud is anything else, for example a client id as in ID tokens, is refused.
+const APIAudienceSuffix = "/api"
+
+// Config holds the provider's settings; New fills in defaults for zero values.
+type Config struct {
+	// Issuer is the external base URL, without a trailing slash. http is
+	// accepted for development and tests; cookies are then not Secure.
+	Issuer string
+
+	// 32-byte keys the caller derives from the master secret (HKDF), one per
+	// purpose: cookie integrity, cookie encryption, code/CSRF MACs, and the
+	// AES-GCM key sealing private signing keys at rest.
+	CookieHashKey, CookieBlockKey, CodeKey, KeyEncryptionKey []byte
+
+	AccessTokenTTL time.Duration // default 10m
+	IDTokenTTL     time.Duration // default 10m
+	RefreshIdleTTL time.Duration // default 7 days
+	RefreshMaxTTL  time.Duration // default 30 days
+	SessionTTL     time.Duration // default 12h
+	AuthRequestTTL time.Duration // time to log in; default 10m
+	CodeTTL        time.Duration // default 1m, at most 10m (RFC 6749 section 4.1.2)
+	PATDefaultTTL  time.Duration // default 90 days
+	PATMaxTTL      time.Duration // default 366 days
+
+	// SigningAlg is "ES256" (default) or "RS256".
+	SigningAlg string
+
+	// TrustedProxies: a peer in these prefixes may name the client address
+	// in X-Forwarded-For; otherwise the TCP peer is the client address.
+	TrustedProxies []netip.Prefix
+
+	// RevocationMaxStale: when the notification connection has been down
+	// longer than this, the verifier refuses tokens. Default 10s.
+	RevocationMaxStale time.Duration
+	// KeyReloadInterval bounds reloads on an unknown kid. Default 30s.
+	KeyReloadInterval time.Duration
+	// SeenCacheSize bounds the verified-token cache. Default 100000.
+	SeenCacheSize int
+
+	// AccountThrottle and AddressThrottle: growing delays after failed
+	// logins per account and per client address.
+	AccountThrottle storage.LoginThrottle
+	AddressThrottle storage.LoginThrottle
+	// HashWait is how long a login waits for a free hashing slot before 429.
+	HashWait time.Duration
+	// Hasher checks passwords; default password.NewHasher(DefaultParams, GOMAXPROCS).
+	Hasher *password.Hasher
+
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	c.Issuer = strings.TrimRight(c.Issuer, "/")
+	def(&c.AccessTokenTTL, 10*time.Minute)
+	def(&c.IDTokenTTL, 10*time.Minute)
+	def(&c.RefreshIdleTTL, 7*24*time.Hour)
+	def(&c.RefreshMaxTTL, 30*24*time.Hour)
+	def(&c.SessionTTL, 12*time.Hour)
+	def(&c.AuthRequestTTL, 10*time.Minute)
+	def(&c.CodeTTL, time.Minute)
+	def(&c.PATDefaultTTL, 90*24*time.Hour)
+	def(&c.PATMaxTTL, 366*24*time.Hour)
+	def(&c.RevocationMaxStale, 10*time.Second)
+	def(&c.KeyReloadInterval, 30*time.Second)
+	def(&c.HashWait, 2*time.Second)
+	if c.SigningAlg == "" {
+		c.SigningAlg = AlgES256
+	}
+	if c.SeenCacheSize <= 0 {
+		c.SeenCacheSize = 100000
+	}
+	if c.AccountThrottle == (storage.LoginThrottle{}) {
+		c.AccountThrottle = storage.LoginThrottle{Free: 5, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}
+	}
+	if c.AddressThrottle == (storage.LoginThrottle{}) {
+		c.AddressThrottle = storage.LoginThrottle{Free: 30, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}
+	}
+	if c.Hasher == nil {
+		c.Hasher = password.NewHasher(password.DefaultParams, runtime.GOMAXPROCS(0))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// validate reports every problem at once.
+func (c *Config) validate() error {
+	var errs []error
+	u, err := url.Parse(c.Issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		errs = append(errs, fmt.Errorf("issuer %q must be an absolute http(s) URL without path, query, fragment or user info", c.Issuer))
+	}
+	for name, k := range map[string][]byte{"cookie hash key": c.CookieHashKey, "cookie block key": c.CookieBlockKey,
+		"code key": c.CodeKey, "key encryption key": c.KeyEncryptionKey} {
+		if len(k) != 32 {
+			errs = append(errs, fmt.Errorf("%s must be 32 bytes, got %d", name, len(k)))
+		}
+	}
+	if c.SigningAlg != AlgES256 && c.SigningAlg != AlgRS256 {
+		errs = append(errs, fmt.Errorf("signing algorithm %q: use ES256 or RS256", c.SigningAlg))
+	}
+	if c.CodeTTL > 10*time.Minute {
+		errs = append(errs, errors.New("authorization codes may live at most 10 minutes (RFC 6749 section 4.1.2)"))
+	}
+	if c.RefreshIdleTTL > c.RefreshMaxTTL {
+		errs = append(errs, errors.New("refresh idle lifetime exceeds the maximum lifetime"))
+	}
+	return errors.Join(errs...)
+}
+
+// audience is the aud of every access token the provider issues.
+func (c *Config) audience() string { return c.Issuer + APIAudienceSuffix }
+
+// secure reports whether cookies get Secure and the __Host- prefix.
+func (c *Config) secure() bool { return strings.HasPrefix(c.Issuer, "https://") }

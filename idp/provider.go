@@ -1,0 +1,179 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/cors"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/mlflow-gate/mlflow-gate/storage"
+)
+
+// Provider is the OpenID provider: its HTTP routes, its keys, and the
+// Verifier the rest of the gate trusts.
+type Provider struct {
+	cfg     Config
+	st      *storage.Store
+	log     *slog.Logger
+	keys    *keyring
+	ver     *Verifier
+	cookies *cookies
+	handler http.Handler
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New validates cfg, creates the signing key on first start (stored sealed
+// in signing_keys) and loads the key set. Call Start before serving: until
+// the revocation set is loaded the verifier refuses every token.
+func New(ctx context.Context, cfg Config, st *storage.Store, logger *slog.Logger) (*Provider, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("identity provider: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Provider{cfg: cfg, st: st, log: logger, cookies: newCookies(&cfg)}
+	p.keys = newKeyring(st, &p.cfg)
+	if err := p.keys.ensure(ctx); err != nil {
+		return nil, fmt.Errorf("identity provider: %w", err)
+	}
+	p.ver = newVerifier(&p.cfg, st, p.keys, logger)
+	endpoints := op.Endpoints{
+		Authorization: op.NewEndpoint(PathAuthorize),
+		Token:         op.NewEndpoint(PathToken),
+		Userinfo:      op.NewEndpoint(PathUserinfo),
+		JwksURI:       op.NewEndpoint(PathKeys),
+	}
+	// Token, userinfo, keys and discovery may be called from any origin,
+	// but never with the browser's credentials: the library's default
+	// reflects any origin with credentials allowed.
+	corsOpts := &cors.Options{
+		AllowedOrigins: []string{"*"},
+		AllowedMethods: []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders: []string{"Authorization", "Content-Type"},
+	}
+	p.handler = op.RegisterServer(&server{p: p}, endpoints, op.WithServerCORSOptions(corsOpts))
+	return p, nil
+}
+
+// Verifier returns the strict token verifier for the proxy and web packages.
+func (p *Provider) Verifier() *Verifier { return p.ver }
+
+// Audience is the aud of the provider's access tokens: <issuer>/api.
+func (p *Provider) Audience() string { return p.cfg.audience() }
+
+// Mount registers every provider route on mux: discovery at
+// /.well-known/openid-configuration, the rest under /oauth/.
+func (p *Provider) Mount(mux *http.ServeMux) {
+	mux.Handle("GET "+PathDiscovery, p.handler)
+	mux.Handle("GET "+PathKeys, p.handler)
+	mux.Handle("GET "+PathAuthorize, p.handler)
+	mux.Handle("POST "+PathAuthorize, p.handler)
+	mux.Handle("POST "+PathToken, tokenEndpoint(p.handler))
+	mux.Handle("GET "+PathUserinfo, noStore(p.handler))
+	mux.Handle("POST "+PathUserinfo, noStore(p.handler))
+	mux.HandleFunc("GET "+PathLogin, p.loginPage)
+	// Go's cross-origin protection (Sec-Fetch-Site / Origin) in front of the
+	// CSRF token: a login form posted from another site is refused.
+	mux.Handle("POST "+PathLogin, http.NewCrossOriginProtection().Handler(http.HandlerFunc(p.loginSubmit)))
+}
+
+// tokenEndpoint: parameters only in the body (RFC 6749 section 3.2), and
+// every answer, errors included, marked no-store (section 5.1).
+func tokenEndpoint(h http.Handler) http.Handler {
+	return noStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"parameters must be sent in the request body"}`))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		h.ServeHTTP(w, r)
+	}))
+}
+
+func noStore(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Start loads the revocation set, starts listening for changes on
+// storage.Channel and sweeping expired rows. It returns once the set is
+// loaded, or with the first error.
+func (p *Provider) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel != nil {
+		return errors.New("identity provider already started")
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ready := make(chan error, 1)
+	p.wg.Add(2)
+	go func() { defer p.wg.Done(); p.ver.listen(ctx, ready) }()
+	go func() { defer p.wg.Done(); p.sweep(ctx) }()
+	p.cancel = cancel
+	if err := <-ready; err != nil {
+		p.cancel()
+		p.wg.Wait()
+		p.cancel = nil
+		return fmt.Errorf("identity provider: revocation set: %w", err)
+	}
+	return nil
+}
+
+// Close stops the background goroutines.
+func (p *Provider) Close() error {
+	p.mu.Lock()
+	cancel := p.cancel
+	p.cancel = nil
+	p.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		p.wg.Wait()
+	}
+	return nil
+}
+
+// sweep deletes expired rows and prunes the in-memory set every minute.
+func (p *Provider) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := p.cfg.Now()
+		p.ver.rev.prune(now)
+		if n, err := p.st.SweepExpired(ctx, now); err != nil && ctx.Err() == nil {
+			p.log.Warn("sweeping expired provider rows", "error", err)
+		} else if n > 0 {
+			p.log.Debug("swept expired provider rows", "rows", n)
+		}
+	}
+}
+
+// audit writes one event; a failure is logged, never shown.
+func (p *Provider) audit(ctx context.Context, e storage.Event) {
+	if e.At.IsZero() {
+		e.At = p.cfg.Now()
+	}
+	if err := storage.InsertEvent(ctx, p.st.Pool, e); err != nil {
+		p.log.ErrorContext(ctx, "writing audit event", "action", e.Action, "error", err)
+	}
+}

@@ -1,0 +1,102 @@
+package idp
+
+import (
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/mlflow-gate/mlflow-gate/storage"
+)
+
+// redirectURIAllowed decides whether uri may receive an authorization
+// response for client c. Registered URIs match exactly, character for
+// character (RFC 9700 section 4.1.3). The one exception is RFC 8252 section
+// 7.3: a native client registered with an http loopback IP literal may use
+// any port there, with scheme, address, path and query otherwise equal.
+// "localhost" gets no such exception (RFC 8252 section 8.3), and nothing
+// with user info or a fragment is ever accepted (RFC 6749 section 3.1.2).
+func redirectURIAllowed(c *storage.Client, uri string) bool {
+	if uri == "" || len(uri) > 2048 || strings.ContainsAny(uri, "#\\ \t\r\n") {
+		return false
+	}
+	if slices.Contains(c.RedirectURIs, uri) {
+		return true
+	}
+	if !c.Native {
+		return false
+	}
+	got, ok := loopbackURI(uri)
+	if !ok {
+		return false
+	}
+	for _, reg := range c.RedirectURIs {
+		want, ok := loopbackURI(reg)
+		if ok && got.addr == want.addr && got.path == want.path && got.query == want.query {
+			return true
+		}
+	}
+	return false
+}
+
+type loopback struct {
+	addr        netip.Addr
+	path, query string
+}
+
+// loopbackURI parses http://<loopback IP literal>[:port]/path[?query].
+func loopbackURI(raw string) (loopback, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || u.Opaque != "" || u.RawFragment != "" {
+		return loopback{}, false
+	}
+	host, port := u.Hostname(), u.Port()
+	if strings.HasPrefix(u.Host, "[") != strings.Contains(host, ":") {
+		return loopback{}, false
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !addr.IsLoopback() || addr.Zone() != "" || addr.Is4In6() {
+		return loopback{}, false
+	}
+	// Only the canonical forms 127.0.0.1 and ::1 (RFC 8252 section 7.3).
+	if addr != netip.AddrFrom4([4]byte{127, 0, 0, 1}) && addr != netip.IPv6Loopback() {
+		return loopback{}, false
+	}
+	if port != "" {
+		if len(port) > 5 || strings.TrimLeft(port, "0123456789") != "" || port[0] == '0' {
+			return loopback{}, false
+		}
+	}
+	if host != addr.String() { // reject alternative spellings of the address
+		return loopback{}, false
+	}
+	return loopback{addr: addr, path: u.EscapedPath(), query: u.RawQuery}, true
+}
+
+// safeReturnPath accepts a return address after login only when it is a
+// path on the issuer: it starts with one slash, has no scheme, host,
+// backslash or control character, so no browser can read it as another
+// origin ("//evil", "/\evil", "/%09/evil" and the like).
+func safeReturnPath(s string) (string, bool) {
+	if s == "" {
+		return "/", true
+	}
+	if len(s) > 2048 || s[0] != '/' || strings.HasPrefix(s, "//") || strings.ContainsRune(s, '\\') {
+		return "", false
+	}
+	for _, r := range s {
+		if r < 0x21 || r == 0x7f {
+			return "", false
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	// The decoded path must not turn into something that starts a host either.
+	if p := u.Path; strings.HasPrefix(p, "//") || strings.ContainsRune(p, '\\') || !strings.HasPrefix(p, "/") ||
+		strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", false
+	}
+	return s, true
+}

@@ -1,0 +1,110 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PAT is a personal access token record. The token itself is shown once at
+// creation and stored only as its SHA-256 (never argon2: verifying a bearer
+// token must stay cheap, or it becomes a denial-of-service lever).
+type PAT struct {
+	ID         string
+	UserID     string
+	Username   string // the owner's name, for listings and Basic auth
+	Name       string
+	Prefix     string // the token's first characters, to recognize it in listings
+	Hash       []byte
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// Active reports whether the token may be used at now.
+func (p PAT) Active(now time.Time) bool {
+	return p.RevokedAt == nil && (p.ExpiresAt == nil || now.Before(*p.ExpiresAt))
+}
+
+const patColumns = `p.id::text, coalesce(p.user_id::text, ''), coalesce(u.username, ''), p.name, p.token_prefix, p.token_hash,
+	p.created_at, p.expires_at, p.last_used_at, p.revoked_at`
+
+func scanPAT(row pgx.Row) (PAT, error) {
+	var p PAT
+	err := row.Scan(&p.ID, &p.UserID, &p.Username, &p.Name, &p.Prefix, &p.Hash, &p.CreatedAt, &p.ExpiresAt, &p.LastUsedAt, &p.RevokedAt)
+	return p, classify(err)
+}
+
+// InsertPAT stores a new token for the user username and audits it.
+func (s *Store) InsertPAT(ctx context.Context, actor, username string, p PAT) (PAT, error) {
+	err := s.InTx(ctx, func(tx pgx.Tx) error {
+		uid, err := userID(ctx, tx, username, false)
+		if err != nil {
+			return err
+		}
+		p, err = scanPAT(tx.QueryRow(ctx, `
+			WITH p AS (INSERT INTO personal_access_tokens (user_id, name, token_prefix, token_hash, created_at, expires_at)
+			           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *)
+			SELECT `+patColumns+` FROM p LEFT JOIN users u ON u.id = p.user_id`,
+			uid, p.Name, p.Prefix, p.Hash, p.CreatedAt, p.ExpiresAt))
+		if err != nil {
+			return err
+		}
+		return InsertEvent(ctx, tx, Event{Actor: actor, Action: "token.create", Resource: "user:" + p.Username,
+			Detail: map[string]any{"token_id": p.ID, "name": p.Name}})
+	})
+	return p, err
+}
+
+// PATByHash finds a token by the SHA-256 of its value, whatever its state.
+func (s *Store) PATByHash(ctx context.Context, hash []byte) (PAT, error) {
+	return scanPAT(s.Pool.QueryRow(ctx, `SELECT `+patColumns+` FROM personal_access_tokens p
+		LEFT JOIN users u ON u.id = p.user_id WHERE p.token_hash = $1`, hash))
+}
+
+// PATByID finds a token by id.
+func (s *Store) PATByID(ctx context.Context, id string) (PAT, error) {
+	return scanPAT(s.Pool.QueryRow(ctx, `SELECT `+patColumns+` FROM personal_access_tokens p
+		LEFT JOIN users u ON u.id = p.user_id WHERE p.id::text = $1`, id))
+}
+
+// ListPATs lists the tokens of username, or of every user when username is
+// empty, newest first.
+func (s *Store) ListPATs(ctx context.Context, username string) ([]PAT, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT `+patColumns+` FROM personal_access_tokens p
+		LEFT JOIN users u ON u.id = p.user_id
+		WHERE p.user_id IS NOT NULL AND ($1 = '' OR lower(u.username) = lower($1))
+		ORDER BY p.created_at DESC, p.id`, username)
+	if err != nil {
+		return nil, classify(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (PAT, error) { return scanPAT(row) })
+	return out, classify(err)
+}
+
+// RevokePAT revokes a token by id, audits it and tells every replica.
+func (s *Store) RevokePAT(ctx context.Context, actor, id string, now time.Time) error {
+	return s.InTx(ctx, func(tx pgx.Tx) error {
+		var username string
+		err := tx.QueryRow(ctx, `
+			UPDATE personal_access_tokens p SET revoked_at = $2 FROM users u
+			WHERE p.id::text = $1 AND u.id = p.user_id AND p.revoked_at IS NULL RETURNING u.username`, id, now).Scan(&username)
+		if err = classify(err); err != nil {
+			return fmt.Errorf("%w: no active token %q", err, id)
+		}
+		if err := Notify(ctx, tx, "pat", id); err != nil {
+			return err
+		}
+		return InsertEvent(ctx, tx, Event{Actor: actor, Action: "token.revoke", Resource: "user:" + username,
+			Detail: map[string]any{"token_id": id}})
+	})
+}
+
+// TouchPAT records a use of the token (callers rate-limit this).
+func (s *Store) TouchPAT(ctx context.Context, id string, now time.Time) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE personal_access_tokens SET last_used_at = $2 WHERE id::text = $1`, id, now)
+	return classify(err)
+}
