@@ -36,6 +36,12 @@ type Config struct {
 	TrustedProxies         []netip.Prefix
 	LogLevel               string
 	ShutdownTimeout        time.Duration
+	AccessTokenTTL         time.Duration
+	IDTokenTTL             time.Duration
+	RefreshIdleTTL         time.Duration
+	RefreshMaxTTL          time.Duration
+	SigningAlg             string
+	SessionTTL             time.Duration
 
 	trustedProxiesRaw string
 	problems          []string
@@ -89,6 +95,18 @@ var settings = []setting{
 		usage: "S3 region", str: func(c *Config) *string { return &c.S3Region }},
 	{flag: "trusted-proxies", env: "MLFLOW_GATE_TRUSTED_PROXIES", group: "serve",
 		usage: "comma-separated CIDRs whose X-Forwarded-* headers are believed; empty believes none", str: func(c *Config) *string { return &c.trustedProxiesRaw }},
+	{flag: "token-access-ttl", env: "MLFLOW_GATE_TOKEN_ACCESS_TTL", group: "serve", def: "10m",
+		usage: "lifetime of access tokens", dur: func(c *Config) *time.Duration { return &c.AccessTokenTTL }},
+	{flag: "token-id-ttl", env: "MLFLOW_GATE_TOKEN_ID_TTL", group: "serve", def: "10m",
+		usage: "lifetime of ID tokens", dur: func(c *Config) *time.Duration { return &c.IDTokenTTL }},
+	{flag: "token-refresh-idle-ttl", env: "MLFLOW_GATE_TOKEN_REFRESH_IDLE_TTL", group: "serve", def: "168h",
+		usage: "a refresh token unused for this long expires", dur: func(c *Config) *time.Duration { return &c.RefreshIdleTTL }},
+	{flag: "token-refresh-max-ttl", env: "MLFLOW_GATE_TOKEN_REFRESH_MAX_TTL", group: "serve", def: "720h",
+		usage: "a refresh-token family expires this long after the login that started it", dur: func(c *Config) *time.Duration { return &c.RefreshMaxTTL }},
+	{flag: "token-signing-alg", env: "MLFLOW_GATE_TOKEN_SIGNING_ALG", group: "serve", def: "ES256",
+		usage: "algorithm of the signing key made on first start: ES256 (fast) or RS256", str: func(c *Config) *string { return &c.SigningAlg }},
+	{flag: "session-ttl", env: "MLFLOW_GATE_SESSION_TTL", group: "serve", def: "12h",
+		usage: "lifetime of a browser's single sign-on session", dur: func(c *Config) *time.Duration { return &c.SessionTTL }},
 	{flag: "shutdown-timeout", env: "MLFLOW_GATE_SHUTDOWN_TIMEOUT", group: "serve", def: "30s",
 		usage: "how long to let in-flight requests finish on shutdown", dur: func(c *Config) *time.Duration { return &c.ShutdownTimeout }},
 }
@@ -232,8 +250,8 @@ func (c *Config) validateServe() []string {
 	if c.Issuer == "" {
 		p = append(p, "MLFLOW_GATE_ISSUER is required (the gate's external base URL)")
 	} else if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/") {
-		p = append(p, "MLFLOW_GATE_ISSUER must be an http(s) URL without query, fragment or trailing slash")
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		p = append(p, "MLFLOW_GATE_ISSUER must be an http(s) URL of a host, without path, query or fragment (https://mlflow.example.com)")
 	}
 	if c.Secret == "" {
 		p = append(p, "MLFLOW_GATE_SECRET is required (at least 32 random characters, e.g. `openssl rand -base64 48`)")
@@ -265,6 +283,21 @@ func (c *Config) validateServe() []string {
 			continue
 		}
 		c.TrustedProxies = append(c.TrustedProxies, pref.Masked())
+	}
+	if c.SigningAlg != "ES256" && c.SigningAlg != "RS256" {
+		p = append(p, fmt.Sprintf("MLFLOW_GATE_TOKEN_SIGNING_ALG must be ES256 or RS256, not %q", c.SigningAlg))
+	}
+	for _, d := range []struct {
+		v    time.Duration
+		name string
+	}{{c.AccessTokenTTL, "MLFLOW_GATE_TOKEN_ACCESS_TTL"}, {c.IDTokenTTL, "MLFLOW_GATE_TOKEN_ID_TTL"},
+		{c.RefreshIdleTTL, "MLFLOW_GATE_TOKEN_REFRESH_IDLE_TTL"}, {c.RefreshMaxTTL, "MLFLOW_GATE_TOKEN_REFRESH_MAX_TTL"}, {c.SessionTTL, "MLFLOW_GATE_SESSION_TTL"}} {
+		if d.v <= 0 {
+			p = append(p, d.name+" must be positive")
+		}
+	}
+	if c.RefreshIdleTTL > c.RefreshMaxTTL {
+		p = append(p, "MLFLOW_GATE_TOKEN_REFRESH_IDLE_TTL must not exceed MLFLOW_GATE_TOKEN_REFRESH_MAX_TTL")
 	}
 	if c.ShutdownTimeout <= 0 {
 		p = append(p, "MLFLOW_GATE_SHUTDOWN_TIMEOUT must be positive")

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mlflow-gate/mlflow-gate/idp"
 	"github.com/mlflow-gate/mlflow-gate/idp/password"
 	"github.com/mlflow-gate/mlflow-gate/migrations"
 	"github.com/mlflow-gate/mlflow-gate/storage"
@@ -95,9 +96,21 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		return err
 	}
 
+	// zitadel/oidc logs through the default logger; keep it on ours.
+	slog.SetDefault(log)
+	prov, err := idp.New(ctx, providerConfig(cfg), st, log)
+	if err != nil {
+		return fmt.Errorf("identity provider: %w", err)
+	}
+	if err := prov.Start(ctx); err != nil {
+		return fmt.Errorf("identity provider: %w", err)
+	}
+	defer prov.Close()
+
 	metrics := newMetrics()
 	upstream := &http.Client{Timeout: 3 * time.Second}
 	mux := http.NewServeMux()
+	prov.Mount(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
@@ -176,6 +189,25 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// providerConfig maps settings onto the identity provider, deriving one key
+// per purpose from the master secret.
+func providerConfig(cfg *Config) idp.Config {
+	return idp.Config{
+		Issuer:           cfg.Issuer,
+		CookieHashKey:    cfg.DeriveKey("sso-cookie-hmac"),
+		CookieBlockKey:   cfg.DeriveKey("sso-cookie-aes"),
+		CodeKey:          cfg.DeriveKey("code-encryption"),
+		KeyEncryptionKey: cfg.DeriveKey("signing-key-encryption"),
+		AccessTokenTTL:   cfg.AccessTokenTTL,
+		IDTokenTTL:       cfg.IDTokenTTL,
+		RefreshIdleTTL:   cfg.RefreshIdleTTL,
+		RefreshMaxTTL:    cfg.RefreshMaxTTL,
+		SessionTTL:       cfg.SessionTTL,
+		SigningAlg:       cfg.SigningAlg,
+		TrustedProxies:   cfg.TrustedProxies,
+	}
 }
 
 // bootstrap creates the first administrator and the command-line client on an

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/idp"
+	"github.com/mlflow-gate/mlflow-gate/storage"
+)
+
+// parseLifetime accepts Go durations and whole days ("90d").
+func parseLifetime(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, usageError(fmt.Sprintf("--expires %q: use a number of days like 90d, or a duration like 12h", s))
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return 0, usageError(fmt.Sprintf("--expires %q: use a number of days like 90d, or a duration like 12h", s))
+	}
+	return v, nil
+}
+
+func tokenCommand() *command {
+	var user, name, expires string
+	return &command{name: "token", short: "manage personal access tokens for the MLflow API", commands: []*command{
+		{name: "create", short: "create a personal access token and print it once", group: "db", nargs: 0,
+			long: "Create a personal access token for a user. It is printed once and stored only as a hash.\n" +
+				"Use it as MLFLOW_TRACKING_TOKEN, or as MLFLOW_TRACKING_PASSWORD with MLFLOW_TRACKING_USERNAME.\n" +
+				"It opens the MLflow API only: never the admin pages, and it cannot mint other tokens.",
+			flags: func(fs *flag.FlagSet, _ *opts) {
+				fs.StringVar(&user, "user", "", "owner of the token (required)")
+				fs.StringVar(&name, "name", "", "what the token is for")
+				fs.StringVar(&expires, "expires", "90d", "lifetime, e.g. 90d or 12h (at most 366d)")
+			},
+			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
+				if user == "" {
+					return usageError("--user is required")
+				}
+				ttl, err := parseLifetime(expires)
+				if err != nil {
+					return err
+				}
+				if ttl > idp.DefaultPATLimits.Max {
+					return usageError(fmt.Sprintf("--expires %s is longer than the longest lifetime allowed, %dd", expires, int(idp.DefaultPATLimits.Max.Hours()/24)))
+				}
+				return withStore(ctx, e, func(st *storage.Store) error {
+					tok, rec, err := idp.CreatePATWithOptions(ctx, st, user, idp.PATOptions{Name: name, TTL: ttl, Actor: cliActor}, idp.DefaultPATLimits)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(e.stdout, tok)
+					fmt.Fprintf(e.stderr, "token %s for %s expires %s; it is shown only this once\n", rec.ID, user, when(rec.ExpiresAt, time.RFC3339, "never"))
+					return nil
+				})
+			}},
+		{name: "list", short: "list personal access tokens (never their values)", group: "db", nargs: 0,
+			flags: func(fs *flag.FlagSet, _ *opts) { fs.StringVar(&user, "user", "", "only this user's tokens") },
+			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
+				return withStore(ctx, e, func(st *storage.Store) error {
+					pats, err := idp.ListPATs(ctx, st, user)
+					if err != nil {
+						return err
+					}
+					tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "ID\tUSER\tNAME\tPREFIX\tEXPIRES\tLAST USED\tSTATE")
+					for _, p := range pats {
+						state := "active"
+						if p.RevokedAt != nil {
+							state = "revoked"
+						} else if !p.Active(time.Now()) {
+							state = "expired"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Username, p.Name, p.Prefix,
+							when(p.ExpiresAt, "2006-01-02", "never"), when(p.LastUsedAt, "2006-01-02 15:04", "never"), state)
+					}
+					return tw.Flush()
+				})
+			}},
+		{name: "revoke", args: "ID", short: "revoke a personal access token at once, on every replica", group: "db", nargs: 1,
+			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
+				return withStore(ctx, e, func(st *storage.Store) error {
+					if err := idp.RevokePAT(ctx, st, cliActor, args[0]); err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "token %s revoked\n", args[0])
+					return nil
+				})
+			}},
+	}}
+}
+
+// when formats an optional time in UTC.
+func when(t *time.Time, layout, none string) string {
+	if t == nil {
+		return none
+	}
+	return t.UTC().Format(layout)
+}
