@@ -54,6 +54,7 @@ func root() *command {
 		roleCommand(),
 		clientCommand(),
 		tokenCommand(),
+		authzCommand(),
 		{name: "version", short: "print the version", nargs: 0, group: "none",
 			action: func(_ context.Context, e *cli, _ *opts, _ []string) error {
 				fmt.Fprintln(e.stdout, "mlflow-gate", version)
