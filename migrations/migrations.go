@@ -12,6 +12,7 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -46,7 +47,29 @@ func Latest() uint {
 
 // Migrator applies the embedded migrations to one database.
 type Migrator struct {
-	m *migrate.Migrate
+	m    *migrate.Migrate
+	pool *pgxpool.Pool
+}
+
+// lockKey serializes Check-then-apply across replicas. golang-migrate locks
+// only around applying, so without this a replica could read the version
+// while another replica's migration is half-way (dirty) and refuse to start.
+const lockKey = 0x6d6967726174 // "migrat"
+
+// locked runs fn while holding the session advisory lock. The lock lives on
+// a connection of its own, outside the pool: waiters must not take the pool
+// connections that the lock holder's migration needs.
+func (g *Migrator) locked(ctx context.Context, fn func() error) error {
+	conn, err := pgx.ConnectConfig(ctx, g.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("migrations: connecting for the lock: %w", err)
+	}
+	// Closing the connection releases the lock, also when fn fails.
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(lockKey)); err != nil {
+		return fmt.Errorf("migrations: taking the lock: %w", err)
+	}
+	return fn()
 }
 
 // New prepares a migrator over pool. golang-migrate takes a PostgreSQL
@@ -69,7 +92,7 @@ func New(pool *pgxpool.Pool) (*Migrator, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
-	return &Migrator{m: m}, nil
+	return &Migrator{m: m, pool: pool}, nil
 }
 
 // Close releases the migrator's connection (not the pool).
@@ -104,32 +127,36 @@ func (g *Migrator) Check() error {
 
 // Up applies every pending migration after checking the guard.
 func (g *Migrator) Up(ctx context.Context) error {
-	if err := g.Check(); err != nil {
-		return err
-	}
-	g.m.GracefulStop = stopOn(ctx)
-	if err := g.m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("migrations: up: %w", err)
-	}
-	return nil
+	return g.locked(ctx, func() error {
+		if err := g.Check(); err != nil {
+			return err
+		}
+		g.m.GracefulStop = stopOn(ctx)
+		if err := g.m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+			return fmt.Errorf("migrations: up: %w", err)
+		}
+		return nil
+	})
 }
 
 // Down reverts steps migrations (all of them when steps <= 0).
 func (g *Migrator) Down(ctx context.Context, steps int) error {
-	if err := g.Check(); err != nil {
-		return err
-	}
-	g.m.GracefulStop = stopOn(ctx)
-	var err error
-	if steps <= 0 {
-		err = g.m.Down()
-	} else {
-		err = g.m.Steps(-steps)
-	}
-	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("migrations: down: %w", err)
-	}
-	return nil
+	return g.locked(ctx, func() error {
+		if err := g.Check(); err != nil {
+			return err
+		}
+		g.m.GracefulStop = stopOn(ctx)
+		var err error
+		if steps <= 0 {
+			err = g.m.Down()
+		} else {
+			err = g.m.Steps(-steps)
+		}
+		if err != nil && !errors.Is(err, migrate.ErrNoChange) {
+			return fmt.Errorf("migrations: down: %w", err)
+		}
+		return nil
+	})
 }
 
 // Force marks version v as applied and clean, for repair after a failure.
