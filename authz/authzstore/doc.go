@@ -1,0 +1,14 @@
+// Package authzstore keeps authz's permission table in PostgreSQL: it maps authz.Table
+// to and from storage's plain records, guards every write with authz.Compile (a table
+// that does not compile is never stored), seeds authz.DefaultTable on first start, and
+// runs the Loader that keeps every replica's compiled policy current.
+//
+// The arrows stay as STYLE.md draws them: storage knows nothing of authz (it stores
+// strings), authz does no I/O, and this package joins the two. It is used by cmd (the
+// CLI and serve's wiring) and may be used by web; the proxy only sees the authz.Holder.
+//
+// The loader LISTENs on storage.Channel over a dedicated connection and reloads the
+// whole table on every "policy" notification and after every reconnect, since
+// notifications sent while it was disconnected are lost. A table in the database that
+// does not compile leaves the previous policy in place and is logged as an error.
+package authzstore
