@@ -1,9 +1,47 @@
 // Package proxy is the MLflow gate: it identifies the caller of every request
 // (gate access token, personal access token, or browser session), decides it
 // against the compiled permission policy from package authz, forwards what is
-// allowed to MLflow with httputil.ReverseProxy, and serves artifacts from S3.
+// allowed to MLflow with httputil.ReverseProxy, and audits it.
 //
 // It never touches the database on the hot path: it holds a compiled policy
-// and caches kept fresh by PostgreSQL notifications, and declares the small
-// interfaces it needs (token verifier, presigner) itself.
+// (authz.Holder) and declares the small interfaces it needs itself:
+// Authenticator (the idp verifier behind it), AuditSink (the storage batch
+// writer behind it) and Metrics (Prometheus counters). It imports authz only.
+//
+// # One request
+//
+//  1. Host must be the issuer's or an alias (421 otherwise), before anything else:
+//     the gate rewrites Host toward MLflow, so it takes over MLflow's DNS-rebinding
+//     check.
+//  2. Identify: Authenticator.Authenticate. ErrNoCredentials is 401 with Bearer and
+//     Basic challenges, ErrBadCredentials 401, anything else 503 (fail closed, and
+//     the stock client retries 503 but never 401). On /gateway/ routes the gate's
+//     credential may ride in X-MLflow-Authorization, as MLflow's own gateway clients
+//     send it, leaving Authorization to the caller's LLM-provider key.
+//  3. Browser writes must be same-origin (http.CrossOriginProtection): cookies and
+//     cached Basic credentials are ambient.
+//  4. Normalize and match (authz); the body is read, with a limit, only for routes
+//     whose ids are in the JSON body (and GraphQL), then authz.ReadRequest reads the
+//     request exactly as MLflow will; ambiguity is 400. Other bodies, artifact
+//     uploads above all, stream through untouched.
+//  5. Decide (403 with the reason), then the mlflow.user rule (usertag.go).
+//  6. Forward: the raw path and query exactly as decided, the buffered body byte for
+//     byte (except a stamped run creation), identity and forwarding headers the
+//     client sent stripped, the gate's X-Mlflow-Gate-User and X-Forwarded-* set,
+//     Host set to the upstream's, Origin dropped (forward.go says why).
+//  7. Audit every write, delete and refusal (reads when configured) after the
+//     response, with the status the client got.
+//
+// # What cmd sets on the http.Server in front of the gate
+//
+// The gate cannot protect itself from slow or huge requests; the server can:
+//
+//   - ReadHeaderTimeout (10 s) and MaxHeaderBytes (64 KiB: tokens are ~1 KiB, MLflow
+//     needs no large headers), so that slow or bloated headers cannot hold
+//     connections;
+//   - no ReadTimeout or WriteTimeout: they would cap every artifact upload and
+//     download at one duration whatever its size. Bodies are guarded by
+//     Config.MinBodyRate and BodyGrace instead (for example 64 KiB/s after 10 s),
+//     which cut off clients that send bodies slower than that (408);
+//   - IdleTimeout (90 s), so idle keep-alive connections do not pile up.
 package proxy

@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"time"
+)
+
+// NewTransport returns the transport the gate uses toward MLflow when Config has
+// none: keep-alive with enough idle connections per host that a burst of clients
+// does not open (and TIME_WAIT) a connection per request, and responseHeader as
+// the upstream timeout (504). Bodies may stream for as long as they need.
+func NewTransport(responseHeader time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy: nil, // never an environment proxy between the gate and MLflow
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   128,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: responseHeader,
+		ExpectContinueTimeout: time.Second,
+		// Pass compressed responses through as they are: decompressing and
+		// recompressing costs CPU for nothing.
+		DisableCompression: true,
+	}
+}
+
+// bufferPool gives ReverseProxy its 32 KiB copy buffers; without one it
+// allocates a new buffer for every response.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(s []byte) { b.p.Put(&s) }
+
+// stripPrefixes are request headers the client must not set toward MLflow: the
+// gate's own identity headers and those other auth proxies use for the user, so
+// that no deployment behind the gate can be fooled by a client-sent one.
+// Forwarded/X-Forwarded-* are the gate's to set (ReverseProxy drops the client's).
+var stripPrefixes = []string{"X-Mlflow-Gate-", "X-Forwarded-", "X-Auth-Request-", "X-Webauth-", "X-Authenticated-"}
+
+var stripExact = []string{
+	"Authorization",                 // the gate's credential; see credentialRequest for /gateway/
+	GatewayAuthHeader,               // X-MLflow-Authorization: the gate's credential on /gateway/
+	"Cookie",                        // the gate's session; MLflow's server reads no cookies
+	"Origin",                        // see below
+	"Forwarded",                     // set by the gate only
+	"X-Real-Ip",                     // set by the gate only
+	"X-Remote-User",                 // identity headers of other proxies
+	"Remote-User",                   //
+	"X-User",                        //
+	"X-Email",                       //
+	"X-Mlflow-Assistant-Delegation", // MLflow's own user-scoped delegation credential
+}
+
+// Origin is dropped because the gate has done the browser check itself
+// (http.CrossOriginProtection in ServeHTTP) and MLflow's CORSBlockingMiddleware
+// (reference §6) refuses every POST/PUT/PATCH/DELETE under /api and /ajax-api that
+// carries an Origin other than localhost: the UI served at https://mlflow.example.com
+// would be refused on its first write. Without Origin MLflow treats the request like
+// the Python client's, which is right: it has passed the gate's own CSRF check.
+
+// rewrite is ReverseProxy's Rewrite: it runs after ReverseProxy has cloned the
+// request and removed hop-by-hop and X-Forwarded/Forwarded headers.
+func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
+	c := callOf(pr.In.Context())
+	out := pr.Out
+	// The request forwarded is the request decided: the raw path exactly as
+	// received (authz decided on its normalization), under the upstream's base
+	// path, and the raw query untouched. Opaque makes net/http send it verbatim
+	// instead of re-escaping Path.
+	out.URL.Scheme = g.upstream.Scheme
+	out.URL.Host = g.upstream.Host
+	out.URL.Opaque = g.basePath + c.rawPath
+	out.URL.Path, out.URL.RawPath = c.path, ""
+	out.URL.RawQuery = c.rawQuery
+	out.URL.ForceQuery = false
+	// MLflow's Host check (reference §6) accepts its own listen address; the
+	// gate has already checked the client's Host against the issuer's (421).
+	out.Host = g.upstream.Host
+
+	h := out.Header
+	provider := h.Get("Authorization")
+	for k := range h {
+		for _, p := range stripPrefixes {
+			if strings.HasPrefix(k, p) {
+				delete(h, k)
+				break
+			}
+		}
+	}
+	for _, k := range stripExact {
+		delete(h, k)
+	}
+	if c.providerKey && provider != "" {
+		h["Authorization"] = []string{provider} // the caller's LLM key on /gateway/, for MLflow to pass on
+	}
+	if !g.workspaces {
+		delete(h, "X-Mlflow-Workspace") // MLflow refuses the header when workspaces are off
+	}
+	h["X-Mlflow-Gate-User"] = []string{c.principal.Username}
+	if c.principal.ClientID != "" {
+		h["X-Mlflow-Gate-Client"] = []string{c.principal.ClientID}
+	}
+	// X-Forwarded-For/Host/Proto computed by the gate. MLflow's assistant treats
+	// a request carrying any of them as remote (assistant/api.py _is_localhost);
+	// without them every caller through the gate would look like a loopback one.
+	pr.SetXForwarded()
+
+	if c.body != nil {
+		body := c.body
+		out.Body = io.NopCloser(bytes.NewReader(body))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		out.ContentLength = int64(len(body))
+		out.TransferEncoding = nil
+		if len(body) == 0 {
+			out.Body, out.GetBody = nil, nil
+		}
+	}
+}
+
+// modifyResponse drops cookies MLflow might set (the gate owns its origin's
+// cookie names) and keeps artifact bytes from running as active content on the
+// gate's origin: CSP sandbox gives an HTML or SVG artifact opened in a tab an
+// opaque origin, and <img> sources in the UI are not affected.
+func (g *Gate) modifyResponse(resp *http.Response) error {
+	resp.Header.Del("Set-Cookie")
+	if c := callOf(resp.Request.Context()); c != nil && c.artifact {
+		resp.Header.Set("Content-Security-Policy", "sandbox")
+		resp.Header.Set("X-Content-Type-Options", "nosniff")
+	}
+	return nil
+}
+
+// errorHandler answers transport failures in MLflow's shape, without internals
+// (addresses, ports, errno text) that would tell a client about the network
+// behind the gate; the log gets the detail.
+func (g *Gate) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	c := callOf(r.Context())
+	var status int
+	var code, msg, kind string
+	switch {
+	case errors.Is(err, errSlowBody) || (c != nil && c.rate != nil && c.rate.tripped.Load()):
+		status, code, msg, kind = http.StatusRequestTimeout, codeRequestTimeout, "request body arrived too slowly", UpstreamSlowClient
+	case r.Context().Err() != nil && errors.Is(err, context.Canceled):
+		status, kind = statusClientClosed, UpstreamClientGone
+	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded):
+		status, code, msg, kind = http.StatusGatewayTimeout, codeGatewayTimeout, "MLflow did not answer in time", UpstreamTimeout
+	default:
+		status, code, msg, kind = http.StatusBadGateway, codeBadGateway, "MLflow is unreachable", UpstreamUnreachable
+	}
+	g.metrics.UpstreamError(kind)
+	level := g.log.Warn
+	if kind == UpstreamClientGone {
+		level = g.log.Debug
+	}
+	level("upstream request failed", "kind", kind, "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	if c != nil {
+		c.status = status
+	}
+	if status == statusClientClosed {
+		return // nobody to answer
+	}
+	writeError(w, status, code, msg)
+}

@@ -1,0 +1,226 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/authz"
+)
+
+// DefaultMaxBody is the largest JSON body the gate buffers to read ids from
+// (MaxBody 0). MLflow's largest ordinary bodies are log-batch and dataset records.
+const DefaultMaxBody = authz.DefaultMaxJSONBody
+
+// Config is what New needs. Upstream, Hosts, Policy and Auth are required.
+type Config struct {
+	Upstream *url.URL // MLflow's base URL; a path is a prefix (MLflow's --static-prefix)
+	// Hosts are the Host values the gate answers for: the issuer's host and its
+	// aliases. Anything else gets 421, so that rewriting Host toward MLflow does
+	// not undo MLflow's DNS-rebinding check. An entry without a port matches any
+	// port of that host; with one, exactly.
+	Hosts  []string
+	Policy *authz.Holder
+	Auth   Authenticator
+	Audit  AuditSink    // nil: no audit
+	Metric Metrics      // nil: no metrics
+	Logger *slog.Logger // nil: discard
+	// MaxBody limits the JSON bodies buffered for routes whose ids travel in the
+	// body (and GraphQL); larger ones get 400. Other bodies (artifact uploads)
+	// stream through unbuffered and unlimited. 0: DefaultMaxBody.
+	MaxBody    int64
+	AuditReads bool // audit allowed reads too (writes, deletes and refusals always are)
+	Workspaces bool // forward X-MLFLOW-WORKSPACE (MLflow runs with --enable-workspaces)
+	// Transport toward MLflow; nil: NewTransport(UpstreamTimeout), shared by
+	// every request. UpstreamTimeout must then be 0: set the timeout on yours.
+	Transport       http.RoundTripper
+	UpstreamTimeout time.Duration // time MLflow has to start answering (504); 0: 60 s
+	// MinBodyRate (bytes/s) and BodyGrace cut off clients that send request bodies
+	// too slowly (408): see minRateReader. 0: off.
+	MinBodyRate int64
+	BodyGrace   time.Duration
+	// RequestID returns the id of the request for audit records; nil reads the
+	// X-Request-Id response header that cmd's middleware sets before the gate.
+	RequestID func(w http.ResponseWriter, r *http.Request) string
+}
+
+// Gate is the authorizing reverse proxy. It is safe for concurrent use.
+type Gate struct {
+	upstream   *url.URL
+	basePath   string
+	hosts      []hostPattern
+	policy     *authz.Holder
+	auth       Authenticator
+	audit      AuditSink
+	metrics    Metrics
+	log        *slog.Logger
+	maxBody    int64
+	auditReads bool
+	workspaces bool
+	minRate    int64
+	grace      time.Duration
+	requestID  func(http.ResponseWriter, *http.Request) string
+	cop        *http.CrossOriginProtection
+	guards     []guardKind // by authz.Route.ID
+	rp         *httputil.ReverseProxy
+}
+
+type hostPattern struct {
+	host    string // lower case
+	anyPort bool
+}
+
+// New checks cfg and builds the gate.
+func New(cfg Config) (*Gate, error) {
+	var problems []string
+	if cfg.Upstream == nil || (cfg.Upstream.Scheme != "http" && cfg.Upstream.Scheme != "https") || cfg.Upstream.Host == "" {
+		problems = append(problems, "Upstream must be an http or https URL with a host")
+	} else if cfg.Upstream.RawQuery != "" || cfg.Upstream.Fragment != "" || cfg.Upstream.User != nil {
+		problems = append(problems, "Upstream must not have a query, fragment or user info")
+	}
+	if len(cfg.Hosts) == 0 {
+		problems = append(problems, "Hosts must name at least the issuer's host")
+	}
+	if cfg.Policy == nil {
+		problems = append(problems, "Policy is required")
+	}
+	if cfg.Auth == nil {
+		problems = append(problems, "Auth is required")
+	}
+	if cfg.Transport != nil && cfg.UpstreamTimeout != 0 {
+		problems = append(problems, "UpstreamTimeout applies to the gate's own transport: set it on the Transport given")
+	}
+	if cfg.MaxBody < 0 || cfg.MinBodyRate < 0 || cfg.BodyGrace < 0 || cfg.UpstreamTimeout < 0 {
+		problems = append(problems, "MaxBody, MinBodyRate, BodyGrace and UpstreamTimeout must not be negative")
+	}
+	g := &Gate{policy: cfg.Policy, auth: cfg.Auth, audit: cfg.Audit, metrics: cfg.Metric, log: cfg.Logger,
+		maxBody: cfg.MaxBody, auditReads: cfg.AuditReads, workspaces: cfg.Workspaces,
+		minRate: cfg.MinBodyRate, grace: cfg.BodyGrace, requestID: cfg.RequestID, cop: http.NewCrossOriginProtection()}
+	for _, h := range cfg.Hosts {
+		hp, err := parseHost(h)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		g.hosts = append(g.hosts, hp)
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("proxy: " + strings.Join(problems, "; "))
+	}
+	g.upstream = cfg.Upstream
+	g.basePath = strings.TrimRight(cfg.Upstream.EscapedPath(), "/")
+	if g.maxBody == 0 {
+		g.maxBody = DefaultMaxBody
+	}
+	if g.audit == nil {
+		g.audit = nopSink{}
+	}
+	if g.metrics == nil {
+		g.metrics = nopMetrics{}
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.requestID == nil {
+		g.requestID = func(w http.ResponseWriter, _ *http.Request) string { return w.Header().Get("X-Request-Id") }
+	}
+	transport := cfg.Transport
+	if transport == nil {
+		timeout := cfg.UpstreamTimeout
+		if timeout == 0 {
+			timeout = 60 * time.Second
+		}
+		transport = NewTransport(timeout)
+	}
+	routes := authz.Routes()
+	g.guards = make([]guardKind, len(routes))
+	for i := range routes {
+		g.guards[i] = classifyGuard(&routes[i])
+	}
+	g.rp = &httputil.ReverseProxy{
+		Rewrite:        g.rewrite,
+		Transport:      transport,
+		FlushInterval:  -1, // flush every write: artifact downloads and SSE (the assistant) stream as they come
+		BufferPool:     newBufferPool(),
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		ErrorHandler:   g.errorHandler,
+		ModifyResponse: g.modifyResponse,
+	}
+	return g, nil
+}
+
+func parseHost(h string) (hostPattern, error) {
+	h = strings.ToLower(strings.TrimSpace(h))
+	if h == "" || strings.ContainsAny(h, "/?#@ ") {
+		return hostPattern{}, fmt.Errorf("host %q is not a host or host:port", h)
+	}
+	if _, _, err := net.SplitHostPort(h); err == nil {
+		return hostPattern{host: h}, nil
+	}
+	return hostPattern{host: h, anyPort: true}, nil
+}
+
+// hostAllowed compares without allocating: hosts are few and Host is short.
+func (g *Gate) hostAllowed(host string) bool {
+	for _, p := range g.hosts {
+		if strings.EqualFold(host, p.host) {
+			return true
+		}
+		if p.anyPort && len(host) > len(p.host) && host[len(p.host)] == ':' && strings.EqualFold(host[:len(p.host)], p.host) {
+			return true
+		}
+	}
+	return false
+}
+
+// rawTarget returns the path and query exactly as the client sent them. The
+// request line's target is the authority on what the client asked for; URL's
+// EscapedPath may re-escape. An absolute-form target (RFC 9112 §3.2.2) falls back
+// to the parsed URL, which then is what the gate decides and forwards alike.
+func rawTarget(r *http.Request) (path, query string) {
+	uri := r.RequestURI
+	if strings.HasPrefix(uri, "/") {
+		path, _, _ = strings.Cut(uri, "?")
+		return path, r.URL.RawQuery
+	}
+	return r.URL.EscapedPath(), r.URL.RawQuery
+}
+
+// readBody buffers a body the gate must read before deciding, with the limit.
+func (g *Gate) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, string) {
+	if r.ContentLength > g.maxBody {
+		return nil, http.StatusBadRequest, fmt.Sprintf("request body larger than %d bytes", g.maxBody)
+	}
+	body, _ := limitBodyRate(w, r, g.minRate, g.grace)
+	if body == nil || body == http.NoBody {
+		return []byte{}, 0, ""
+	}
+	var b []byte
+	var err error
+	if r.ContentLength >= 0 && r.ContentLength <= 64<<10 {
+		b = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(body, b)
+	} else {
+		// Grow with the bytes that actually arrive: a declared length is a
+		// promise, and trusting it would let idle connections each pin MaxBody.
+		b, err = io.ReadAll(io.LimitReader(body, g.maxBody+1))
+		if err == nil && int64(len(b)) > g.maxBody {
+			return nil, http.StatusBadRequest, fmt.Sprintf("request body larger than %d bytes", g.maxBody)
+		}
+	}
+	switch {
+	case errors.Is(err, errSlowBody):
+		g.metrics.UpstreamError(UpstreamSlowClient)
+		return nil, http.StatusRequestTimeout, "request body arrived too slowly"
+	case err != nil:
+		return nil, http.StatusBadRequest, "could not read the request body"
+	}
+	return b, 0, ""
+}

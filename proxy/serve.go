@@ -1,0 +1,237 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/authz"
+)
+
+// call is one request's state: Rewrite, ModifyResponse and ErrorHandler find it
+// in the context, and it wraps the ResponseWriter to learn the status for the
+// audit record. One allocation carries all of it.
+type call struct {
+	http.ResponseWriter
+	start       time.Time
+	principal   Principal
+	providerKey bool // Authorization is the caller's provider key (see credentialRequest)
+	rawPath     string
+	rawQuery    string
+	path        string // normalized (decoded)
+	body        []byte // the buffered body to forward; nil: stream the client's
+	artifact    bool
+	status      int
+	rate        *minRateReader // the streamed body's rate limit, if any
+	route       *authz.Route   // the matched route, for the audit of a refusal before the decision
+}
+
+type callKey struct{}
+
+func callOf(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+func (c *call) WriteHeader(code int) {
+	if c.status == 0 && code >= 200 { // 1xx (103 Early Hints) are not the answer
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *call) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController (ReverseProxy's flushes, read deadlines)
+// reach the server's writer.
+func (c *call) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// ServeHTTP gates one request: Host, identity, browser origin, strict reading,
+// decision, the mlflow.user rule, then forwarding to MLflow.
+func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := &call{ResponseWriter: w, start: time.Now()}
+	c.rawPath, c.rawQuery = rawTarget(r)
+	if !g.hostAllowed(r.Host) {
+		// Before identifying: a request for another host is not ours to judge.
+		g.metrics.Outcome(OutcomeMisdirected)
+		writeError(w, http.StatusMisdirectedRequest, codeMisdirected, "this server does not serve the requested host")
+		return
+	}
+
+	ar, providerKey := credentialRequest(r)
+	p, err := g.auth.Authenticate(ar)
+	if err != nil {
+		g.refuseIdentity(c, r, err)
+		return
+	}
+	c.principal, c.providerKey = p, providerKey
+
+	// Every browser write is checked for its origin (Sec-Fetch-Site, else Origin
+	// against Host), whatever the credential: a session cookie is ambient, and so
+	// is Basic once a browser has cached it. Non-browser clients send neither.
+	if err := g.cop.Check(r); err != nil {
+		g.refuse(c, r, nil, nil, http.StatusForbidden, codeDenied, "cross-origin request refused", OutcomeCrossOrigin, "cross_origin")
+		return
+	}
+
+	path, err := authz.NormalizePath(c.rawPath)
+	if err != nil {
+		g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
+		return
+	}
+	c.path = path
+	guard := guardNone
+	var body []byte
+	if m, ok := authz.MatchRoute(r.Method, path); ok {
+		c.route = m.Route
+		guard = g.guards[m.Route.ID]
+		if m.Route.BodyIDs() || guard != guardNone {
+			// The decision depends on the body: read it whole (with a limit), as
+			// MLflow will, and forward exactly those bytes.
+			if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+				g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, "compressed request bodies are not accepted on this route", OutcomeBadRequest, "bad_request")
+				return
+			}
+			var status int
+			var msg string
+			if body, status, msg = g.readBody(w, r); status != 0 {
+				code := codeBadRequest
+				if status == http.StatusRequestTimeout {
+					code = codeRequestTimeout
+				}
+				g.refuse(c, r, nil, nil, status, code, msg, OutcomeBadRequest, "bad_request")
+				return
+			}
+		}
+		c.artifact = strings.Contains(m.Route.Pattern, "artifact")
+		if body == nil && r.ContentLength != 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			// MLflow reads a GET's fields from the JSON body when the query string
+			// is empty (handlers._get_request_message); the gate read the query.
+			// No client MLflow knows sends a GET body: refuse rather than differ.
+			g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, "a GET request must not have a body", OutcomeBadRequest, "bad_request")
+			return
+		}
+	}
+
+	req, err := authz.ReadRequest(authz.Input{Method: r.Method, RawPath: c.rawPath, RawQuery: c.rawQuery,
+		Header: r.Header, Body: body, MaxBody: int(g.maxBody)})
+	if err != nil {
+		g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
+		return
+	}
+	d := g.policy.Decide(authz.Subject{Name: p.Username, Roles: p.Roles}, req)
+	if !d.Allow {
+		g.log.LogAttrs(r.Context(), slog.LevelInfo, "denied", slog.String("decision", d.String()),
+			slog.String("user", p.Username), slog.String("request_id", g.requestID(w, r)))
+		g.refuse(c, r, req, &d, http.StatusForbidden, codeDenied, "mlflow-gate: "+d.Reason(), OutcomeDeny, d.Code.String())
+		return
+	}
+	if g.log.Enabled(r.Context(), slog.LevelDebug) {
+		g.log.LogAttrs(r.Context(), slog.LevelDebug, "allowed", slog.String("decision", d.String()), slog.String("user", p.Username))
+	}
+	if guard != guardNone {
+		var err error
+		if body, err = guardUserTag(guard, &p, body, req.Route().Proto, int(g.maxBody)); err != nil {
+			status, code, outcome := http.StatusBadRequest, codeBadRequest, OutcomeBadRequest
+			if errors.Is(err, errUserTag) {
+				status, code, outcome = http.StatusForbidden, codeDenied, OutcomeDeny
+			}
+			g.refuse(c, r, req, &d, status, code, gist(err), outcome, "mlflow_user_tag")
+			return
+		}
+	}
+	c.body = body
+
+	g.metrics.Outcome(OutcomeAllow)
+	in := r.WithContext(context.WithValue(r.Context(), callKey{}, c))
+	if body == nil {
+		in.Body, c.rate = limitBodyRate(w, r, g.minRate, g.grace)
+	}
+	// Protocol upgrades (WebSocket, h2c) would hand the client a raw connection
+	// to MLflow past every later decision; MLflow uses none.
+	if in.Header.Get("Upgrade") != "" {
+		in.Header = in.Header.Clone()
+		in.Header.Del("Upgrade")
+	}
+	g.rp.ServeHTTP(c, in)
+
+	if scope := d.Route.Scope; scope != authz.ScopeRead || g.auditReads {
+		rule := ""
+		if d.Permission != nil {
+			rule = d.Permission.String()
+		}
+		g.record(c, r, req, &d, OutcomeAllow, rule)
+	}
+}
+
+// refuseIdentity answers a failed authentication. Only a presented-but-bad
+// credential is audited: anonymous probes would flood the table.
+func (g *Gate) refuseIdentity(c *call, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		g.metrics.Outcome(OutcomeUnauthenticated)
+		challenges(c.Header(), r.URL.Path, false)
+		writeError(c, http.StatusUnauthorized, codeUnauthenticated, "credentials required: a bearer token, or Basic with a username and personal access token")
+	case errors.Is(err, ErrBadCredentials):
+		challenges(c.Header(), r.URL.Path, true)
+		g.refuse(c, r, nil, nil, http.StatusUnauthorized, codeUnauthenticated, "invalid, expired or revoked credentials", OutcomeUnauthenticated, "bad_credentials")
+	default:
+		// The verifier could not tell (database down, revocation state stale):
+		// fail closed, and say 503 so the stock client retries rather than 401,
+		// which it would not. The detail stays in the log.
+		g.metrics.Outcome(OutcomeUnavailable)
+		g.log.LogAttrs(r.Context(), slog.LevelError, "authentication unavailable", slog.String("error", err.Error()))
+		c.Header().Set("Retry-After", "1")
+		writeError(c, http.StatusServiceUnavailable, codeUnavailable, "authentication is temporarily unavailable")
+	}
+}
+
+// refuse writes an error, counts it and audits it.
+func (g *Gate) refuse(c *call, r *http.Request, req *authz.Request, d *authz.Decision, status int, code, msg, outcome, rule string) {
+	g.metrics.Outcome(outcome)
+	writeError(c, status, code, msg)
+	if d == nil && c.route != nil {
+		d = &authz.Decision{Route: c.route}
+	}
+	g.record(c, r, req, d, outcome, rule)
+}
+
+func (g *Gate) record(c *call, r *http.Request, req *authz.Request, d *authz.Decision, outcome, rule string) {
+	rec := AuditRecord{
+		At: c.start, User: c.principal.Username, Subject: c.principal.Subject, ClientID: c.principal.ClientID,
+		Credential: c.principal.Kind, TokenID: c.principal.TokenID, Method: r.Method, Path: c.rawPath,
+		Decision: outcome, Rule: rule, Status: c.status, Latency: time.Since(c.start),
+		RemoteAddr: r.RemoteAddr, RequestID: g.requestID(c.ResponseWriter, r),
+	}
+	if rec.Status == 0 {
+		rec.Status = statusClientClosed // the proxy wrote nothing: the client went away
+	}
+	if d != nil && d.Route != nil {
+		rec.Route, rec.Scope = d.Route.Key(), d.Route.Scope.String()
+		if d.Resource != nil {
+			rec.Resource = d.Resource.Name
+		}
+	}
+	if req != nil && len(req.Attrs.IDs) > 0 {
+		rec.IDs = make(map[string][]string, len(req.Attrs.IDs))
+		for _, id := range req.Attrs.IDs {
+			k := id.Kind.String()
+			rec.IDs[k] = append(rec.IDs[k], id.Value)
+		}
+	}
+	g.audit.Record(rec)
+}
+
+// gist is an authz or gate error for the client: what was refused, without the
+// package prefix. It echoes only the client's own request.
+func gist(err error) string {
+	return strings.TrimPrefix(err.Error(), "authz: ")
+}
