@@ -42,6 +42,12 @@ type Config struct {
 	RefreshMaxTTL          time.Duration
 	SigningAlg             string
 	SessionTTL             time.Duration
+	AllowedHosts           []string
+	AuditReads             bool
+	AuditRetention         time.Duration
+
+	allowedHostsRaw string
+	auditReadsRaw   string
 
 	trustedProxiesRaw string
 	problems          []string
@@ -107,6 +113,12 @@ var settings = []setting{
 		usage: "algorithm of the signing key made on first start: ES256 (fast) or RS256", str: func(c *Config) *string { return &c.SigningAlg }},
 	{flag: "session-ttl", env: "MLFLOW_GATE_SESSION_TTL", group: "serve", def: "12h",
 		usage: "lifetime of a browser's single sign-on session", dur: func(c *Config) *time.Duration { return &c.SessionTTL }},
+	{flag: "allowed-hosts", env: "MLFLOW_GATE_ALLOWED_HOSTS", group: "serve",
+		usage: "comma-separated extra Host names the gate answers for besides the issuer's; others get 421", str: func(c *Config) *string { return &c.allowedHostsRaw }},
+	{flag: "audit-reads", env: "MLFLOW_GATE_AUDIT_READS", group: "serve", def: "false",
+		usage: "also audit allowed reads (writes, deletes and denials always are)", str: func(c *Config) *string { return &c.auditReadsRaw }},
+	{flag: "audit-retention", env: "MLFLOW_GATE_AUDIT_RETENTION", group: "serve", def: "2160h",
+		usage: "audit records older than this are deleted", dur: func(c *Config) *time.Duration { return &c.AuditRetention }},
 	{flag: "shutdown-timeout", env: "MLFLOW_GATE_SHUTDOWN_TIMEOUT", group: "serve", def: "30s",
 		usage: "how long to let in-flight requests finish on shutdown", dur: func(c *Config) *time.Duration { return &c.ShutdownTimeout }},
 }
@@ -283,6 +295,23 @@ func (c *Config) validateServe() []string {
 			continue
 		}
 		c.TrustedProxies = append(c.TrustedProxies, pref.Masked())
+	}
+	switch c.auditReadsRaw {
+	case "true", "1", "yes":
+		c.AuditReads = true
+	case "false", "0", "no", "":
+		c.AuditReads = false
+	default:
+		p = append(p, fmt.Sprintf("MLFLOW_GATE_AUDIT_READS must be true or false, not %q", c.auditReadsRaw))
+	}
+	if c.AuditRetention <= 0 {
+		p = append(p, "MLFLOW_GATE_AUDIT_RETENTION must be positive")
+	}
+	c.AllowedHosts = splitList(c.allowedHostsRaw)
+	for _, h := range c.AllowedHosts {
+		if strings.ContainsAny(h, "/ ") {
+			p = append(p, fmt.Sprintf("MLFLOW_GATE_ALLOWED_HOSTS: %q is not a host or host:port", h))
+		}
 	}
 	if c.SigningAlg != "ES256" && c.SigningAlg != "RS256" {
 		p = append(p, fmt.Sprintf("MLFLOW_GATE_TOKEN_SIGNING_ALG must be ES256 or RS256, not %q", c.SigningAlg))

@@ -107,16 +107,10 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]string{"error_code": code, "message": msg})
 }
 
-func notFound() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "ENDPOINT_NOT_FOUND", "no such endpoint on mlflow-gate")
-	})
-}
-
-// readyHandler reports whether the database and the upstream MLflow answer.
-// Reasons name the failing part, never connection strings.
-func readyHandler(st *storage.Store, client *http.Client, mlflowURL string) http.Handler {
-	health := strings.TrimRight(mlflowURL, "/") + "/health"
+// readyHandler reports whether the database and the upstream MLflow answer,
+// and which MLflow version runs. Reasons name the failing part, never
+// connection strings.
+func readyHandler(st *storage.Store, client *http.Client, mlflowURL string, version *mlflowVersion, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
@@ -125,7 +119,7 @@ func readyHandler(st *storage.Store, client *http.Client, mlflowURL string) http
 		if err := st.Ping(ctx); err != nil {
 			checks["database"], ready = "unreachable", false
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, health, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(mlflowURL, "/")+"/health", nil)
 		resp, err := client.Do(req)
 		switch {
 		case err != nil:
@@ -136,10 +130,15 @@ func readyHandler(st *storage.Store, client *http.Client, mlflowURL string) http
 		if resp != nil {
 			resp.Body.Close()
 		}
+		if ready && version.get() == "" {
+			version.set(checkMLflowVersion(ctx, client, mlflowURL, log))
+		}
+		body := map[string]any{"status": "ready", "checks": checks, "mlflow_version": version.get(), "route_table": mlflowTableVersion + ".x"}
 		if !ready {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "checks": checks})
+			body["status"] = "unavailable"
+			writeJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+		writeJSON(w, http.StatusOK, body)
 	})
 }

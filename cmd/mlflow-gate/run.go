@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
 	"github.com/mlflow-gate/mlflow-gate/idp"
 	"github.com/mlflow-gate/mlflow-gate/idp/password"
 	"github.com/mlflow-gate/mlflow-gate/migrations"
+	"github.com/mlflow-gate/mlflow-gate/proxy"
 	"github.com/mlflow-gate/mlflow-gate/storage"
 )
 
@@ -95,6 +97,11 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	if err := bootstrap(ctx, cfg, st, stdout, log); err != nil {
 		return err
 	}
+	policy, stopPolicy, err := startPolicy(ctx, st, log)
+	if err != nil {
+		return err
+	}
+	defer stopPolicy()
 
 	// zitadel/oidc logs through the default logger; keep it on ours.
 	slog.SetDefault(log)
@@ -107,23 +114,53 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	}
 	defer prov.Close()
 
+	audit := storage.NewAuditLog(st, log, storage.AuditLogOptions{})
+	defer func() {
+		actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = audit.Close(actx)
+	}()
+	go sweepAudit(ctx, st, cfg.AuditRetention, log)
+
 	metrics := newMetrics()
 	upstream := &http.Client{Timeout: 3 * time.Second}
+	version := &mlflowVersion{}
+	version.set(checkMLflowVersion(ctx, upstream, cfg.MLflowURL, log))
+	upstreamURL, _ := url.Parse(cfg.MLflowURL)
+	hosts, _ := hostsFor(cfg.Issuer)
+	gate, err := proxy.New(proxy.Config{
+		Upstream:    upstreamURL,
+		Hosts:       append(hosts, cfg.AllowedHosts...),
+		Policy:      policy.Holder(),
+		Auth:        authenticator{v: prov.Verifier()},
+		Audit:       auditSink{log: audit},
+		Metric:      newGateMetrics(metrics.reg, audit),
+		Logger:      log,
+		AuditReads:  cfg.AuditReads,
+		MinBodyRate: 16 << 10,
+		BodyGrace:   10 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+
 	mux := http.NewServeMux()
 	prov.Mount(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
-	mux.Handle("GET /readyz", readyHandler(st, upstream, cfg.MLflowURL))
-	mux.Handle("/", notFound())
+	mux.Handle("GET /readyz", readyHandler(st, upstream, cfg.MLflowURL, version, log))
+	mux.Handle("/", gate)
 
 	handler := chain(mux, recoverer(log), requestLog(log), metrics.instrument, requestID)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// No ReadTimeout or WriteTimeout: they would cap every artifact upload and
+		// download; the proxy cuts off bodies sent slower than a minimum rate.
+		IdleTimeout:    90 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	var mainLn, metricsLn net.Listener
 	if ls != nil {
@@ -189,6 +226,24 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sweepAudit deletes audit records past the retention, hourly.
+func sweepAudit(ctx context.Context, st *storage.Store, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := st.DeleteAuditBefore(ctx, time.Now().Add(-retention)); err != nil && ctx.Err() == nil {
+			log.Warn("deleting old audit records failed", "error", err.Error())
+		} else if n > 0 {
+			log.Info("deleted old audit records", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // providerConfig maps settings onto the identity provider, deriving one key

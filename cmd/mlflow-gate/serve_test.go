@@ -66,6 +66,7 @@ func startServe(t *testing.T, cfg Config) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Issuer = "http://" + mainLn.Addr().String()
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &syncBuffer{}, logs: &syncBuffer{}}
@@ -136,8 +137,23 @@ func TestServeHealthReadinessAndBootstrap(t *testing.T) {
 	if code, body := getJSON(t, "http://"+r.addr+"/readyz"); code != 200 || body["status"] != "ready" {
 		t.Fatalf("readyz with database and MLflow up: %d %v", code, body)
 	}
-	if code, body := getJSON(t, "http://"+r.addr+"/no/such/route"); code != 404 || body["error_code"] != "ENDPOINT_NOT_FOUND" {
-		t.Fatalf("unknown route: %d %v", code, body)
+	// Everything else is the gate: no credential is a 401 in MLflow's shape, and
+	// a Host other than the issuer's is refused before anything else.
+	if code, body := getJSON(t, "http://"+r.addr+"/api/2.0/mlflow/experiments/search"); code != 401 || body["error_code"] != "UNAUTHENTICATED" {
+		t.Fatalf("anonymous API call: %d %v", code, body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+r.addr+"/api/2.0/mlflow/experiments/search", nil)
+	req.Host = "evil.example:80"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("foreign Host: %d, want 421", resp.StatusCode)
+	}
+	if code, body := getJSON(t, "http://"+r.addr+"/readyz"); code != 200 || !strings.HasPrefix(body["mlflow_version"].(string), "3.18") {
+		t.Fatalf("readyz should report MLflow's version: %v", body)
 	}
 
 	// The generated admin password is printed once, works, and never reaches the log.

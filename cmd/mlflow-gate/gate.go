@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mlflow-gate/mlflow-gate/authz/authzstore"
+	"github.com/mlflow-gate/mlflow-gate/idp"
+	"github.com/mlflow-gate/mlflow-gate/proxy"
+	"github.com/mlflow-gate/mlflow-gate/storage"
+)
+
+// Supported MLflow versions: the route table was built from MLflow 3.18.
+const (
+	mlflowTableVersion = "3.18"
+)
+
+// authenticator identifies API callers with the provider's strict verifier:
+// Bearer (gate access token or PAT) or Basic (username and that user's PAT).
+type authenticator struct{ v *idp.Verifier }
+
+// badCredential lists the verifier's verdicts on the credential itself (401);
+// any other error means the gate cannot tell right now (503).
+var badCredential = []error{
+	idp.ErrMalformed, idp.ErrHeader, idp.ErrTokenType, idp.ErrUnknownKey, idp.ErrAlgorithm, idp.ErrSignature,
+	idp.ErrIssuer, idp.ErrAudience, idp.ErrExpired, idp.ErrNotYetValid, idp.ErrClaims, idp.ErrRevoked,
+	idp.ErrUserDisabled, idp.ErrPATMalformed, idp.ErrPATChecksum, idp.ErrPATUnknown, idp.ErrPATOwner,
+}
+
+func (a authenticator) Authenticate(r *http.Request) (proxy.Principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return proxy.Principal{}, proxy.ErrNoCredentials
+	}
+	scheme, rest, _ := strings.Cut(h, " ")
+	var p idp.Principal
+	var err error
+	switch strings.ToLower(scheme) {
+	case "bearer":
+		p, err = a.v.Verify(r.Context(), strings.TrimSpace(rest))
+	case "basic":
+		user, pat, ok := r.BasicAuth()
+		if !ok {
+			return proxy.Principal{}, fmt.Errorf("%w: malformed Basic credentials", proxy.ErrBadCredentials)
+		}
+		p, err = a.v.VerifyBasic(r.Context(), user, pat)
+	default:
+		return proxy.Principal{}, fmt.Errorf("%w: unsupported scheme", proxy.ErrBadCredentials)
+	}
+	if err != nil {
+		for _, bad := range badCredential {
+			if errors.Is(err, bad) {
+				return proxy.Principal{}, fmt.Errorf("%w: %w", proxy.ErrBadCredentials, err)
+			}
+		}
+		return proxy.Principal{}, err
+	}
+	kind := proxy.KindAccessToken
+	if p.Kind == idp.KindPAT {
+		kind = proxy.KindPAT
+	}
+	return proxy.Principal{Subject: p.Subject, Username: p.Username, ClientID: p.ClientID, Roles: p.Roles, Kind: kind, TokenID: p.TokenID}, nil
+}
+
+// auditSink adapts the proxy's records to the batched audit log.
+type auditSink struct{ log *storage.AuditLog }
+
+func (a auditSink) Record(r proxy.AuditRecord) {
+	d := map[string]any{"path": r.Path, "request_id": r.RequestID, "credential": r.Credential, "subject": r.Subject}
+	if len(r.IDs) > 0 {
+		d["ids"] = r.IDs
+	}
+	if r.TokenID != "" {
+		d["token_id"] = r.TokenID
+	}
+	action := "mlflow.request"
+	if r.Scope != "" {
+		action = "mlflow." + r.Scope
+	}
+	a.log.Record(storage.Event{At: r.At, Actor: r.User, ClientID: r.ClientID, Action: action, Method: r.Method,
+		Route: r.Route, Resource: r.Resource, Decision: r.Decision, Rule: r.Rule, Status: r.Status,
+		LatencyUS: r.Latency.Microseconds(), RemoteAddr: r.RemoteAddr, Detail: d})
+}
+
+// gateMetrics counts the proxy's outcomes on the private registry.
+type gateMetrics struct{ outcomes, upstream *prometheus.CounterVec }
+
+func newGateMetrics(reg *prometheus.Registry, audit *storage.AuditLog) gateMetrics {
+	m := gateMetrics{
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mlflow_gate_decisions_total",
+			Help: "MLflow requests by outcome (allow, deny, unauthenticated, bad_request, ...)."}, []string{"outcome"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mlflow_gate_upstream_errors_total",
+			Help: "Requests to MLflow that failed, by cause."}, []string{"cause"}),
+	}
+	reg.MustRegister(m.outcomes, m.upstream,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mlflow_gate_audit_dropped_total",
+			Help: "Audit records dropped because the queue was full."}, func() float64 { return float64(audit.Dropped()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mlflow_gate_audit_logged_total",
+			Help: "Audit records written to the log because the database did not take them."}, func() float64 { return float64(audit.Logged()) }))
+	return m
+}
+
+func (m gateMetrics) Outcome(o string)       { m.outcomes.WithLabelValues(o).Inc() }
+func (m gateMetrics) UpstreamError(c string) { m.upstream.WithLabelValues(c).Inc() }
+
+// mlflowVersion remembers the upstream's version for /readyz.
+type mlflowVersion struct {
+	mu sync.Mutex
+	v  string
+}
+
+func (m *mlflowVersion) get() string  { m.mu.Lock(); defer m.mu.Unlock(); return m.v }
+func (m *mlflowVersion) set(v string) { m.mu.Lock(); m.v = v; m.mu.Unlock() }
+
+// checkMLflowVersion reads MLflow's /version, logs it, and warns loudly when
+// the route table was not built for it: routes MLflow added are denied as
+// unknown, and routes whose meaning changed may be misclassified.
+func checkMLflowVersion(ctx context.Context, client *http.Client, base string, log *slog.Logger) string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/version", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		log.Warn("MLflow is not reachable yet; its version will be checked by /readyz", "error", err.Error())
+		return ""
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 64)
+	n, _ := resp.Body.Read(buf)
+	v := strings.TrimSpace(string(buf[:n]))
+	if resp.StatusCode != http.StatusOK || v == "" {
+		log.Warn("MLflow /version did not answer", "status", resp.StatusCode)
+		return ""
+	}
+	if v == mlflowTableVersion || strings.HasPrefix(v, mlflowTableVersion+".") {
+		log.Info("upstream MLflow", "version", v)
+	} else {
+		log.Warn("UPSTREAM MLFLOW VERSION IS OUTSIDE THE RANGE THE ROUTE TABLE WAS BUILT FOR: routes it added are denied as unknown, and changed routes may be misclassified",
+			"version", v, "supported", mlflowTableVersion+".x")
+	}
+	return v
+}
+
+// hostsFor lists the Host values the gate answers for: the issuer's host.
+func hostsFor(issuer string) ([]string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return nil, err
+	}
+	return []string{u.Host}, nil
+}
+
+// startPolicy seeds the default table on an empty database and starts the
+// loader that keeps the compiled policy current on this replica.
+func startPolicy(ctx context.Context, st *storage.Store, log *slog.Logger) (*authzstore.Loader, func(), error) {
+	seeded, err := authzstore.SeedIfEmpty(ctx, st)
+	if err != nil {
+		return nil, nil, fmt.Errorf("permission table: %w", err)
+	}
+	if seeded {
+		log.Info("stored the default permission table")
+	}
+	loader := authzstore.NewLoader(st, log)
+	if err := loader.Load(ctx); err != nil {
+		return nil, nil, fmt.Errorf("permission table: %w", err)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = loader.Run(lctx) }()
+	return loader, func() { cancel(); <-done }, nil
+}
