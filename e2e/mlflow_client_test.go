@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mlflow-gate/mlflow-gate/storage/storagetest"
 )
@@ -69,7 +73,8 @@ var deletes = []string{"delete_tag", "delete_artifact", "delete_model_version", 
 
 // TestStockMLflowClientThroughTheGate is the acceptance test of the live gate.
 func TestStockMLflowClientThroughTheGate(t *testing.T) {
-	env := gateEnv(t, storagetest.EmptyDatabase(t))
+	db := storagetest.EmptyDatabase(t)
+	env := gateEnv(t, db)
 	env["MLFLOW_GATE_BOOTSTRAP_ADMIN_PASSWORD"] = "bootstrap passphrase for e2e"
 	g := startGate(t, env)
 	const alicePW = "correct horse battery staple"
@@ -140,6 +145,62 @@ func TestStockMLflowClientThroughTheGate(t *testing.T) {
 			}
 		}
 	})
+
+	// Stop the gate so that its audit queue is flushed, then look for every
+	// credential this test issued or configured in all logs and audit rows.
+	g.stop(t)
+	rows := auditRows(t, db)
+	secrets := map[string]string{
+		"master secret": env["MLFLOW_GATE_SECRET"], "bootstrap password": env["MLFLOW_GATE_BOOTSTRAP_ADMIN_PASSWORD"],
+		"alice's password": alicePW, "access token": access, "ID token": idToken, "alice's PAT": alicePAT,
+		"admin's PAT": adminPAT, "S3 secret key": env["MLFLOW_GATE_S3_SECRET_KEY"],
+	}
+	if pw, ok := urlPassword(env["MLFLOW_GATE_DATABASE_URL"]); ok {
+		secrets["database password"] = pw
+	}
+	for name, secret := range secrets {
+		for where, text := range map[string]string{"gate log": g.stderr.String(), "gate stdout": g.stdout.String(), "audit rows": rows} {
+			if secret != "" && strings.Contains(text, secret) {
+				t.Errorf("the %s appears in the %s", name, where)
+			}
+		}
+	}
+	// Every refused delete was audited as a denial, with its rule and reason.
+	if n := strings.Count(rows, "|deny|"); n < 3*len(deletes) {
+		t.Errorf("%d denials audited, want at least %d:\n%s", n, 3*len(deletes), rows)
+	}
+}
+
+// auditRows returns every audit record as text, one line per row, with the
+// decision between bars.
+func auditRows(t *testing.T, dbURL string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT concat_ws(' ', at, actor, client_id, action, method, route, resource, '|' || decision || '|', rule, status, remote_addr, detail::text) FROM audit_events ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) == 0 {
+		t.Fatal("no audit records at all")
+	}
+	return strings.Join(lines, "\n")
+}
+
+func urlPassword(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return "", false
+	}
+	return u.User.Password()
 }
 
 func basic(user, pass string) string {

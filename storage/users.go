@@ -130,8 +130,14 @@ func (s *Store) SetDisabled(ctx context.Context, actor, username string, disable
 			if err := endUserGrants(ctx, tx, id); err != nil {
 				return err
 			}
-		} else if _, err := tx.Exec(ctx, `UPDATE users SET disabled_at = NULL, updated_at = now() WHERE id = $1`, id); err != nil {
-			return classify(err)
+		} else {
+			if _, err := tx.Exec(ctx, `UPDATE users SET disabled_at = NULL, updated_at = now() WHERE id = $1`, id); err != nil {
+				return classify(err)
+			}
+			// Replicas cache the user's state; they must learn of the change too.
+			if err := Notify(ctx, tx, "user", id); err != nil {
+				return err
+			}
 		}
 		return s.audit(ctx, tx, Event{Actor: actor, Action: action, Resource: "user:" + username})
 	})
