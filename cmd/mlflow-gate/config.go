@@ -45,9 +45,11 @@ type Config struct {
 	AllowedHosts           []string
 	AuditReads             bool
 	AuditRetention         time.Duration
+	MLflowWorkspaces       bool
 
 	allowedHostsRaw string
 	auditReadsRaw   string
+	workspacesRaw   string
 
 	trustedProxiesRaw string
 	problems          []string
@@ -77,6 +79,8 @@ var settings = []setting{
 		usage: "log level: debug, info, warn or error", str: func(c *Config) *string { return &c.LogLevel }},
 	{flag: "mlflow-url", env: "MLFLOW_GATE_MLFLOW_URL", group: "serve",
 		usage: "URL of the upstream MLflow tracking server (keep it on a private network)", str: func(c *Config) *string { return &c.MLflowURL }},
+	{flag: "mlflow-workspaces", env: "MLFLOW_GATE_MLFLOW_WORKSPACES", group: "serve", def: "false",
+		usage: "MLflow runs with --enable-workspaces: forward X-MLFLOW-WORKSPACE (stripped otherwise)", str: func(c *Config) *string { return &c.workspacesRaw }},
 	{flag: "issuer", env: "MLFLOW_GATE_ISSUER", group: "serve",
 		usage: "external base URL of the gate, the OpenID issuer (https://mlflow.example.com)", str: func(c *Config) *string { return &c.Issuer }},
 	{flag: "listen", env: "MLFLOW_GATE_LISTEN", group: "serve", def: ":8080",
@@ -296,13 +300,19 @@ func (c *Config) validateServe() []string {
 		}
 		c.TrustedProxies = append(c.TrustedProxies, pref.Masked())
 	}
-	switch c.auditReadsRaw {
-	case "true", "1", "yes":
-		c.AuditReads = true
-	case "false", "0", "no", "":
-		c.AuditReads = false
-	default:
-		p = append(p, fmt.Sprintf("MLFLOW_GATE_AUDIT_READS must be true or false, not %q", c.auditReadsRaw))
+	for _, b := range []struct {
+		raw  string
+		dst  *bool
+		name string
+	}{{c.auditReadsRaw, &c.AuditReads, "MLFLOW_GATE_AUDIT_READS"}, {c.workspacesRaw, &c.MLflowWorkspaces, "MLFLOW_GATE_MLFLOW_WORKSPACES"}} {
+		switch b.raw {
+		case "true", "1", "yes":
+			*b.dst = true
+		case "false", "0", "no", "":
+			*b.dst = false
+		default:
+			p = append(p, fmt.Sprintf("%s must be true or false, not %q", b.name, b.raw))
+		}
 	}
 	if c.AuditRetention <= 0 {
 		p = append(p, "MLFLOW_GATE_AUDIT_RETENTION must be positive")

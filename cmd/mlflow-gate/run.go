@@ -137,6 +137,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		Metric:      newGateMetrics(metrics.reg, audit),
 		Logger:      log,
 		AuditReads:  cfg.AuditReads,
+		Workspaces:  cfg.MLflowWorkspaces,
 		MinBodyRate: 16 << 10,
 		BodyGrace:   10 * time.Second,
 	})
