@@ -100,14 +100,17 @@ func (k TokenKind) String() string {
 // written in the token. Slices are shared: callers must not modify them.
 type Principal struct {
 	Kind      TokenKind
-	Subject   string // user id
-	Username  string
+	Subject   string // user id, or the client id of a service client
+	Username  string // the user's name, or the service client's id
 	Roles     []string
 	ClientID  string // the OAuth client the access token was issued to; "" for PATs
 	Scopes    []string
 	TokenID   string // jti, or the PAT's id
 	SessionID string // the SSO session the token descends from, if any
 	ExpiresAt time.Time
+	// Service: the subject is a confidential service client acting for
+	// itself (client credentials, or a PAT the client owns), not a user.
+	Service bool
 }
 
 // HasRole reports whether the principal currently holds role.

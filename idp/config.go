@@ -39,6 +39,15 @@ type Config struct {
 	PATDefaultTTL  time.Duration // default 90 days
 	PATMaxTTL      time.Duration // default 366 days
 
+	// Device flow (RFC 8628): how long a device code lives (default 10m),
+	// the polling interval (default 5s), and how recent a login must be to
+	// approve a device (default 5m; older sessions log in again).
+	DeviceCodeTTL      time.Duration
+	DevicePollInterval time.Duration
+	DeviceLoginMaxAge  time.Duration
+	// DeviceThrottle limits wrong user codes per user and per address.
+	DeviceThrottle storage.LoginThrottle
+
 	// SigningAlg is "ES256" (default) or "RS256".
 	SigningAlg string
 
@@ -83,6 +92,12 @@ func (c *Config) setDefaults() {
 	def(&c.CodeTTL, time.Minute)
 	def(&c.PATDefaultTTL, 90*24*time.Hour)
 	def(&c.PATMaxTTL, 366*24*time.Hour)
+	def(&c.DeviceCodeTTL, 10*time.Minute)
+	def(&c.DevicePollInterval, 5*time.Second)
+	def(&c.DeviceLoginMaxAge, 5*time.Minute)
+	if c.DeviceThrottle == (storage.LoginThrottle{}) {
+		c.DeviceThrottle = storage.LoginThrottle{Free: 5, Base: 2 * time.Second, Max: 15 * time.Minute, Window: time.Hour}
+	}
 	def(&c.RevocationMaxStale, 10*time.Second)
 	def(&c.KeyReloadInterval, 30*time.Second)
 	def(&c.HashWait, 2*time.Second)

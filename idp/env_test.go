@@ -74,7 +74,7 @@ func newEnv(t testing.TB, mod ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	if _, err := st.Bootstrap(ctx, storage.BootstrapAdmin{Username: "admin", PasswordHash: h}, storage.Client{
-		ID: storage.CLIClientID, Public: true, Native: true, GrantTypes: []string{"authorization_code", "refresh_token"},
+		ID: storage.CLIClientID, Public: true, Native: true, GrantTypes: []string{"authorization_code", "refresh_token", GrantDeviceCode},
 		RedirectURIs: []string{cliRedirect, "http://[::1]/callback"},
 	}); err != nil {
 		t.Fatal(err)

@@ -160,3 +160,36 @@ func RevokePAT(ctx context.Context, st *storage.Store, actor, id string) error {
 	}
 	return st.RevokePAT(ctx, actor, id, time.Now())
 }
+
+// CreateClientPAT issues a personal access token owned by a confidential
+// service client: it speaks for the client, with the client's own roles.
+func CreateClientPAT(ctx context.Context, st *storage.Store, clientID string, opts PATOptions, limits PATLimits) (string, storage.PAT, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	if opts.Actor == "" {
+		opts.Actor = "cli"
+	}
+	ttl := opts.TTL
+	if ttl <= 0 {
+		ttl = limits.Default
+	}
+	if ttl > limits.Max {
+		return "", storage.PAT{}, fmt.Errorf("%w: a token may live at most %s", storage.ErrInvalid, limits.Max)
+	}
+	if len(opts.Name) > 100 {
+		return "", storage.PAT{}, fmt.Errorf("%w: token name longer than 100 characters", storage.ErrInvalid)
+	}
+	tok, err := newPAT()
+	if err != nil {
+		return "", storage.PAT{}, err
+	}
+	exp := opts.Now.Add(ttl)
+	rec, err := st.InsertClientPAT(ctx, opts.Actor, clientID, storage.PAT{
+		Name: opts.Name, Prefix: tok[:patShownLen], Hash: sha256Sum(tok), CreatedAt: opts.Now, ExpiresAt: &exp,
+	})
+	if err != nil {
+		return "", storage.PAT{}, err
+	}
+	return tok, rec, nil
+}

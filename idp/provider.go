@@ -49,10 +49,14 @@ func New(ctx context.Context, cfg Config, st *storage.Store, logger *slog.Logger
 	}
 	p.ver = newVerifier(&p.cfg, st, p.keys, logger)
 	endpoints := op.Endpoints{
-		Authorization: op.NewEndpoint(PathAuthorize),
-		Token:         op.NewEndpoint(PathToken),
-		Userinfo:      op.NewEndpoint(PathUserinfo),
-		JwksURI:       op.NewEndpoint(PathKeys),
+		Authorization:       op.NewEndpoint(PathAuthorize),
+		Token:               op.NewEndpoint(PathToken),
+		Userinfo:            op.NewEndpoint(PathUserinfo),
+		JwksURI:             op.NewEndpoint(PathKeys),
+		Introspection:       op.NewEndpoint(PathIntrospect),
+		Revocation:          op.NewEndpoint(PathRevoke),
+		DeviceAuthorization: op.NewEndpoint(PathDeviceAuthorization),
+		EndSession:          op.NewEndpoint(PathEndSession),
 	}
 	// Token, userinfo, keys and discovery may be called from any origin,
 	// but never with the browser's credentials: the library's default
@@ -79,7 +83,15 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+PathKeys, p.handler)
 	mux.Handle("GET "+PathAuthorize, p.handler)
 	mux.Handle("POST "+PathAuthorize, p.handler)
-	mux.Handle("POST "+PathToken, tokenEndpoint(p.handler))
+	mux.Handle("POST "+PathToken, basicChallenge(tokenEndpoint(p.handler)))
+	mux.Handle("POST "+PathIntrospect, basicChallenge(tokenEndpoint(confidentialOnly(p.handler))))
+	mux.Handle("POST "+PathRevoke, basicChallenge(tokenEndpoint(p.handler)))
+	mux.Handle("POST "+PathDeviceAuthorization, basicChallenge(tokenEndpoint(p.withClientAddr(p.handler))))
+	mux.HandleFunc("GET "+PathDevice, p.devicePage)
+	mux.Handle("GET "+PathEndSession, p.handler)
+	mux.Handle("POST "+PathEndSession, p.handler)
+	mux.HandleFunc("GET "+PathLoggedOut, p.loggedOutPage)
+	mux.Handle("POST "+PathDevice, http.NewCrossOriginProtection().Handler(http.HandlerFunc(p.deviceDecide)))
 	mux.Handle("GET "+PathUserinfo, noStore(p.handler))
 	mux.Handle("POST "+PathUserinfo, noStore(p.handler))
 	mux.HandleFunc("GET "+PathLogin, p.loginPage)
@@ -102,6 +114,44 @@ func tokenEndpoint(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	}))
 }
+
+// confidentialOnly answers 401 invalid_client (RFC 6749 section 5.2) to a
+// request without client credentials; the library would say 400.
+func confidentialOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, ok := r.BasicAuth(); !ok {
+			if err := r.ParseForm(); err != nil || r.PostForm.Get("client_secret") == "" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = w.Write([]byte(`{"error":"invalid_client","error_description":"only confidential clients may introspect tokens"}`))
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// basicChallenge adds the WWW-Authenticate challenge to a 401 answered to a
+// client that authenticated with HTTP Basic (RFC 6749 section 5.2).
+func basicChallenge(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, ok := r.BasicAuth(); ok {
+			w = &challengeWriter{ResponseWriter: w}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type challengeWriter struct{ http.ResponseWriter }
+
+func (w *challengeWriter) WriteHeader(status int) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="mlflow-gate", charset="UTF-8"`)
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *challengeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func noStore(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

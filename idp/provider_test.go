@@ -31,8 +31,9 @@ func TestDiscovery(t *testing.T) {
 		"issuer": e.issuer, "authorization_endpoint": e.issuer + "/oauth/authorize", "token_endpoint": e.issuer + "/oauth/token",
 		"jwks_uri": e.issuer + "/oauth/keys", "userinfo_endpoint": e.issuer + "/oauth/userinfo",
 		"code_challenge_methods_supported": []any{"S256"}, "response_types_supported": []any{"code"},
-		"grant_types_supported": []any{"authorization_code", "refresh_token"}, "id_token_signing_alg_values_supported": []any{"ES256"},
+		"grant_types_supported": []any{"authorization_code", "refresh_token", "client_credentials", GrantDeviceCode}, "id_token_signing_alg_values_supported": []any{"ES256"},
 		"authorization_response_iss_parameter_supported": true, "request_uri_parameter_supported": false,
+		"introspection_endpoint": e.issuer + "/oauth/introspect", "device_authorization_endpoint": e.issuer + "/oauth/device_authorization", "revocation_endpoint": e.issuer + "/oauth/revoke",
 	}
 	for k, v := range want {
 		got, _ := json.Marshal(d[k])
@@ -41,7 +42,7 @@ func TestDiscovery(t *testing.T) {
 			t.Errorf("%s = %s, want %s", k, got, exp)
 		}
 	}
-	for _, absent := range []string{"request_parameter_supported", "introspection_endpoint", "device_authorization_endpoint"} {
+	for _, absent := range []string{"request_parameter_supported"} {
 		if _, ok := d[absent]; ok {
 			t.Errorf("discovery advertises %s", absent)
 		}

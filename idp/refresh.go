@@ -101,7 +101,7 @@ func (s *server) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoReques
 	if slices.Contains(p.Scopes, oidc.ScopeProfile) {
 		info.PreferredUsername = p.Username
 	}
-	if slices.Contains(p.Scopes, oidc.ScopeEmail) {
+	if slices.Contains(p.Scopes, oidc.ScopeEmail) && !p.Service {
 		u, err := s.p.st.UserByID(ctx, p.Subject)
 		if err != nil {
 			return nil, s.serverError(ctx, "loading user", err)

@@ -16,7 +16,7 @@ import (
 
 // revocations is the in-memory revocation set every replica holds: revoked
 // access-token ids, revoked sessions, disabled clients and revoked PATs
-// (disabled users live in userCache). It is loaded whole when the listening
+// (disabled users live in the user cache). It is loaded whole when the listening
 // connection is (re)established and then kept current by notifications on
 // storage.Channel. While the connection is down it is trusted only for
 // maxStale; after that the verifier refuses every token (fail closed).
@@ -172,6 +172,7 @@ func (v *Verifier) reloadAll(ctx context.Context) error {
 		return fmt.Errorf("loading revocations: %w", err)
 	}
 	v.users.flush()
+	v.svcs.flush()
 	v.forgetSeen()
 	if err := v.keys.reload(ctx); err != nil {
 		return err
@@ -236,6 +237,7 @@ func (v *Verifier) apply(ctx context.Context, payload string) error {
 			delete(v.rev.clients, id)
 		}
 		v.rev.mu.Unlock()
+		v.svcs.invalidate(id)
 	case "user":
 		// Disabling a user or changing a password revokes the user's
 		// sessions in bulk: learn them, so tokens carrying them stop now.
@@ -251,6 +253,7 @@ func (v *Verifier) apply(ctx context.Context, payload string) error {
 		v.rev.mu.Unlock()
 	case "role":
 		v.users.flush()
+		v.svcs.flush()
 	case "key":
 		return v.keys.reload(ctx)
 	default:

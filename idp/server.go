@@ -14,12 +14,18 @@ import (
 // Paths of the provider. Everything but discovery sits under /oauth/, a
 // prefix no MLflow route uses.
 const (
-	PathDiscovery = "/.well-known/openid-configuration"
-	PathAuthorize = "/oauth/authorize"
-	PathToken     = "/oauth/token"
-	PathUserinfo  = "/oauth/userinfo"
-	PathKeys      = "/oauth/keys"
-	PathLogin     = "/oauth/login"
+	PathDiscovery  = "/.well-known/openid-configuration"
+	PathAuthorize  = "/oauth/authorize"
+	PathToken      = "/oauth/token"
+	PathUserinfo   = "/oauth/userinfo"
+	PathKeys       = "/oauth/keys"
+	PathLogin      = "/oauth/login"
+	PathIntrospect = "/oauth/introspect"
+	PathRevoke     = "/oauth/revoke"
+	// PathDeviceAuthorization starts the device flow; PathDevice is the
+	// page where a person enters the user code and approves.
+	PathDeviceAuthorization = "/oauth/device_authorization"
+	PathDevice              = "/oauth/device"
 )
 
 // server implements zitadel's op.Server. Methods not overridden answer as
@@ -48,19 +54,25 @@ type discovery struct {
 func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
 	iss := s.p.cfg.Issuer
 	return op.NewResponse(discovery{DiscoveryConfiguration: &oidc.DiscoveryConfiguration{
-		Issuer:                            iss,
-		AuthorizationEndpoint:             iss + PathAuthorize,
-		TokenEndpoint:                     iss + PathToken,
-		UserinfoEndpoint:                  iss + PathUserinfo,
-		JwksURI:                           iss + PathKeys,
-		ScopesSupported:                   []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
-		ResponseTypesSupported:            []string{string(oidc.ResponseTypeCode)},
-		ResponseModesSupported:            []string{string(oidc.ResponseModeQuery)},
-		GrantTypesSupported:               []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken},
-		SubjectTypesSupported:             []string{"public"},
-		IDTokenSigningAlgValuesSupported:  s.p.keys.algorithms(),
-		TokenEndpointAuthMethodsSupported: []oidc.AuthMethod{oidc.AuthMethodNone, oidc.AuthMethodBasic, oidc.AuthMethodPost},
-		CodeChallengeMethodsSupported:     []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
+		Issuer:                      iss,
+		AuthorizationEndpoint:       iss + PathAuthorize,
+		TokenEndpoint:               iss + PathToken,
+		UserinfoEndpoint:            iss + PathUserinfo,
+		JwksURI:                     iss + PathKeys,
+		IntrospectionEndpoint:       iss + PathIntrospect,
+		DeviceAuthorizationEndpoint: iss + PathDeviceAuthorization,
+		EndSessionEndpoint:          iss + PathEndSession,
+		RevocationEndpoint:          iss + PathRevoke,
+		IntrospectionEndpointAuthMethodsSupported: []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost},
+		RevocationEndpointAuthMethodsSupported:    []oidc.AuthMethod{oidc.AuthMethodNone, oidc.AuthMethodBasic, oidc.AuthMethodPost},
+		ScopesSupported:                           []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		ResponseTypesSupported:                    []string{string(oidc.ResponseTypeCode)},
+		ResponseModesSupported:                    []string{string(oidc.ResponseModeQuery)},
+		GrantTypesSupported:                       []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode},
+		SubjectTypesSupported:                     []string{"public"},
+		IDTokenSigningAlgValuesSupported:          s.p.keys.algorithms(),
+		TokenEndpointAuthMethodsSupported:         []oidc.AuthMethod{oidc.AuthMethodNone, oidc.AuthMethodBasic, oidc.AuthMethodPost},
+		CodeChallengeMethodsSupported:             []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "sid",
 			"roles", "preferred_username", "email"},
 	}, IssParameterSupported: true}), nil

@@ -51,7 +51,7 @@ func (p *Provider) mint(g grant, now time.Time) (minted, error) {
 	at := accessClaims{
 		Issuer: p.cfg.Issuer, Subject: g.user.ID, Audience: audience{p.cfg.audience()}, ClientID: g.client.ID,
 		Expiry: m.accessExp.Unix(), IssuedAt: now.Unix(), JTI: m.jti, Scope: strings.Join(g.scopes, " "),
-		Roles: roles, Username: g.user.Username, SessionID: g.sessionID, AuthTime: g.authTime.Unix(),
+		Roles: roles, Username: g.user.Username, SessionID: g.sessionID, AuthTime: unixOrZero(g.authTime),
 	}
 	var err error
 	if m.access, err = sign(k, typAccessToken, at); err != nil {
@@ -73,6 +73,15 @@ func (p *Provider) mint(g grant, now time.Time) (minted, error) {
 	}
 	m.idToken, err = sign(k, typIDToken, id)
 	return m, err
+}
+
+// unixOrZero is t in seconds, or 0 (omitted) when no user authenticated, as
+// in the client-credentials grant.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 // leftHalfHash is at_hash (OpenID Connect Core section 3.1.3.6) for SHA-256

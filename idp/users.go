@@ -15,22 +15,44 @@ type userState struct {
 	enabled  bool
 }
 
-// userCache holds the current state of subjects seen in tokens. Entries are
-// dropped on a "user" notification and all of them on a "role" notification
-// or a reconnect, so disabling a user or changing roles holds within the
-// notification delay, not at token expiry.
-type userCache struct {
-	st  *storage.Store
-	mu  sync.RWMutex
-	m   map[string]*userState
-	gen uint64 // bumped by every invalidation; a load that raced one is not kept
+// stateCache holds the current state of token subjects of one kind: users, or
+// service clients (client credentials, client-owned PATs). An entry is dropped
+// on a notification naming it ("user" or "client") and all of them on a "role"
+// notification or a reconnect, so disabling a subject or changing its roles
+// holds within the notification delay, not at token expiry.
+type stateCache struct {
+	load func(ctx context.Context, id string) (*userState, error)
+	max  int // entries kept before the cache is emptied
+	mu   sync.RWMutex
+	m    map[string]*userState
+	gen  uint64 // bumped by every invalidation; a load that raced one is not kept
 }
 
-func newUserCache(st *storage.Store) *userCache {
-	return &userCache{st: st, m: map[string]*userState{}}
+// newUserCache caches users' names, roles and enabled state.
+func newUserCache(st *storage.Store) *stateCache {
+	return &stateCache{max: 100000, m: map[string]*userState{}, load: func(ctx context.Context, id string) (*userState, error) {
+		rec, err := st.UserByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return &userState{username: rec.Username, roles: rec.Roles, enabled: rec.Enabled()}, nil
+	}}
 }
 
-func (c *userCache) get(ctx context.Context, id string) (*userState, error) {
+// newServiceCache caches service clients: their own roles, and whether they
+// may still act (enabled and confidential).
+func newServiceCache(st *storage.Store) *stateCache {
+	return &stateCache{max: 10000, m: map[string]*userState{}, load: func(ctx context.Context, id string) (*userState, error) {
+		rec, err := st.ClientByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return &userState{username: rec.ID, roles: rec.Roles, enabled: rec.DisabledAt == nil && !rec.Public}, nil
+	}}
+}
+
+// get returns the subject's state; a subject that no longer exists is disabled.
+func (c *stateCache) get(ctx context.Context, id string) (*userState, error) {
 	c.mu.RLock()
 	u, ok := c.m[id]
 	gen := c.gen
@@ -38,18 +60,16 @@ func (c *userCache) get(ctx context.Context, id string) (*userState, error) {
 	if ok {
 		return u, nil
 	}
-	rec, err := c.st.UserByID(ctx, id)
+	u, err := c.load(ctx, id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		u = &userState{}
 	case err != nil:
 		return nil, err
-	default:
-		u = &userState{username: rec.Username, roles: rec.Roles, enabled: rec.Enabled()}
 	}
 	c.mu.Lock()
 	if c.gen == gen {
-		if len(c.m) > 100000 {
+		if len(c.m) > c.max {
 			clear(c.m)
 		}
 		c.m[id] = u
@@ -58,14 +78,14 @@ func (c *userCache) get(ctx context.Context, id string) (*userState, error) {
 	return u, nil
 }
 
-func (c *userCache) invalidate(id string) {
+func (c *stateCache) invalidate(id string) {
 	c.mu.Lock()
 	delete(c.m, id)
 	c.gen++
 	c.mu.Unlock()
 }
 
-func (c *userCache) flush() {
+func (c *stateCache) flush() {
 	c.mu.Lock()
 	clear(c.m)
 	c.gen++

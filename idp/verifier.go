@@ -28,7 +28,8 @@ type Verifier struct {
 	st    *storage.Store
 	keys  *keyring
 	rev   *revocations
-	users *userCache
+	users *stateCache
+	svcs  *stateCache
 	log   *slog.Logger
 
 	mu   sync.RWMutex
@@ -45,7 +46,7 @@ type seenEntry struct {
 
 func newVerifier(cfg *Config, st *storage.Store, keys *keyring, log *slog.Logger) *Verifier {
 	return &Verifier{cfg: cfg, st: st, keys: keys, rev: newRevocations(cfg.RevocationMaxStale), users: newUserCache(st),
-		log: log, seen: map[[32]byte]*seenEntry{}, touched: map[string]time.Time{}}
+		svcs: newServiceCache(st), log: log, seen: map[[32]byte]*seenEntry{}, touched: map[string]time.Time{}}
 }
 
 // Verify checks a bearer token of either kind.
@@ -113,8 +114,12 @@ func (v *Verifier) parseAccessToken(ctx context.Context, raw string, now time.Ti
 		c.IssuedAt != 0 && now.Before(time.Unix(c.IssuedAt, 0).Add(-time.Minute)):
 		return Principal{}, ErrNotYetValid
 	}
+	// RFC 9068 section 2.2: with no resource owner (client credentials),
+	// sub is the client's id. Client ids never look like user ids (UUIDs),
+	// and such a token carries no session.
+	service := c.Subject == c.ClientID && c.SessionID == ""
 	return Principal{Kind: KindAccessToken, Subject: c.Subject, ClientID: c.ClientID, Scopes: splitScope(c.Scope),
-		TokenID: c.JTI, SessionID: c.SessionID, ExpiresAt: time.Unix(c.Expiry, 0)}, nil
+		TokenID: c.JTI, SessionID: c.SessionID, ExpiresAt: time.Unix(c.Expiry, 0), Service: service}, nil
 }
 
 // VerifyPAT accepts a personal access token. Its checksum is checked before
@@ -138,14 +143,18 @@ func (v *Verifier) VerifyPAT(ctx context.Context, raw string) (Principal, error)
 		} else if err != nil {
 			return Principal{}, err
 		}
-		if rec.RevokedAt != nil || rec.UserID == "" {
+		if rec.RevokedAt != nil || (rec.UserID == "" && rec.ClientID == "") {
 			return Principal{}, ErrRevoked
 		}
 		exp := now.Add(100 * 365 * 24 * time.Hour)
 		if rec.ExpiresAt != nil {
 			exp = *rec.ExpiresAt
 		}
-		e = &seenEntry{p: Principal{Kind: KindPAT, Subject: rec.UserID, TokenID: rec.ID, ExpiresAt: exp}, exp: exp}
+		p := Principal{Kind: KindPAT, Subject: rec.UserID, TokenID: rec.ID, ExpiresAt: exp}
+		if rec.UserID == "" { // a service client's token
+			p.Subject, p.Service = rec.ClientID, true
+		}
+		e = &seenEntry{p: p, exp: exp}
 		if now.Before(exp) {
 			v.remember(h, e)
 		}
@@ -176,10 +185,20 @@ func (v *Verifier) VerifyBasic(ctx context.Context, username, pat string) (Princ
 
 // finish checks revocation and the subject's current state.
 func (v *Verifier) finish(ctx context.Context, e *seenEntry, patID string) (Principal, error) {
-	if v.rev.revoked(e.p.TokenID, e.p.SessionID, e.p.ClientID, patID) {
+	client := e.p.ClientID
+	if e.p.Service {
+		client = e.p.Subject
+	}
+	if v.rev.revoked(e.p.TokenID, e.p.SessionID, client, patID) {
 		return Principal{}, ErrRevoked
 	}
-	u, err := v.users.get(ctx, e.p.Subject)
+	var u *userState
+	var err error
+	if e.p.Service {
+		u, err = v.svcs.get(ctx, e.p.Subject)
+	} else {
+		u, err = v.users.get(ctx, e.p.Subject)
+	}
 	if err != nil {
 		return Principal{}, err
 	}

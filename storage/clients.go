@@ -107,3 +107,101 @@ func (s *Store) ListClients(ctx context.Context) ([]Client, error) {
 	}
 	return out, classify(rows.Err())
 }
+
+// DeleteClient removes a client with its redirect URIs, roles, refresh
+// tokens and personal access tokens, and tells every replica: tokens the
+// client holds stop working at once. Built-in clients are refused.
+func (s *Store) DeleteClient(ctx context.Context, actor, id string) error {
+	return s.InTx(ctx, func(tx pgx.Tx) error {
+		var builtin bool
+		err := tx.QueryRow(ctx, `DELETE FROM clients WHERE id = $1 AND NOT builtin RETURNING builtin`, id).Scan(&builtin)
+		if err = classify(err); errors.Is(err, ErrNotFound) {
+			var exists bool
+			if qerr := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1)`, id).Scan(&exists); qerr == nil && exists {
+				return fmt.Errorf("%w: client %q is built in and cannot be removed", ErrInvalid, id)
+			}
+			return fmt.Errorf("%w: no client %q", ErrNotFound, id)
+		} else if err != nil {
+			return err
+		}
+		if err := Notify(ctx, tx, "client", id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, Event{Actor: actor, Action: "client.delete", Resource: "client:" + id})
+	})
+}
+
+// SetClientSecret replaces a confidential client's secret hash; the old
+// secret stops authenticating at once.
+func (s *Store) SetClientSecret(ctx context.Context, actor, id string, secretHash []byte) error {
+	return s.InTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE clients SET secret_hash = $2 WHERE id = $1 AND NOT public`, id, secretHash)
+		if err != nil {
+			return classify(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: no confidential client %q", ErrNotFound, id)
+		}
+		if err := Notify(ctx, tx, "client", id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, Event{Actor: actor, Action: "client.rotate_secret", Resource: "client:" + id})
+	})
+}
+
+// SetClientRoles replaces the roles a client holds itself (client
+// credentials) and tells every replica.
+func (s *Store) SetClientRoles(ctx context.Context, actor, id string, roles []string) error {
+	return s.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM client_roles WHERE client_id = $1`, id); err != nil {
+			return classify(err)
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1)`, id).Scan(&exists); err != nil {
+			return classify(err)
+		}
+		if !exists {
+			return fmt.Errorf("%w: no client %q", ErrNotFound, id)
+		}
+		for _, role := range roles {
+			rid, err := roleID(ctx, tx, role)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO client_roles (client_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, id, rid); err != nil {
+				return classify(err)
+			}
+		}
+		if err := Notify(ctx, tx, "client", id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, Event{Actor: actor, Action: "client.set_roles", Resource: "client:" + id,
+			Detail: map[string]any{"roles": roles}})
+	})
+}
+
+// SetClientDisabled disables or enables a client; a disabled client can
+// neither obtain nor use tokens.
+func (s *Store) SetClientDisabled(ctx context.Context, actor, id string, disabled bool, now time.Time) error {
+	return s.InTx(ctx, func(tx pgx.Tx) error {
+		var at any
+		if disabled {
+			at = now
+		}
+		tag, err := tx.Exec(ctx, `UPDATE clients SET disabled_at = $2 WHERE id = $1`, id, at)
+		if err != nil {
+			return classify(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: no client %q", ErrNotFound, id)
+		}
+		if err := Notify(ctx, tx, "client", id); err != nil {
+			return err
+		}
+		action := "client.enable"
+		if disabled {
+			action = "client.disable"
+		}
+		return s.audit(ctx, tx, Event{Actor: actor, Action: action, Resource: "client:" + id})
+	})
+}

@@ -201,3 +201,9 @@ func (s *Store) DisabledClients(ctx context.Context) (map[string]bool, error) {
 	}
 	return out, nil
 }
+
+// RefreshTokenByHash finds a refresh token by the SHA-256 of its value,
+// whatever its state (introspection and revocation).
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (RefreshToken, error) {
+	return scanRefresh(s.Pool.QueryRow(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE token_hash = $1`, hash))
+}

@@ -15,6 +15,7 @@ func (s *Store) SweepExpired(ctx context.Context, now time.Time) (int64, error) 
 		`DELETE FROM refresh_tokens WHERE family_expires_at < $1`,
 		`DELETE FROM login_attempts WHERE last_failure < $1::timestamptz - interval '1 day' AND (locked_until IS NULL OR locked_until < $1)`,
 		`DELETE FROM personal_access_tokens WHERE coalesce(revoked_at, expires_at) < $1::timestamptz - interval '90 days'`,
+		`DELETE FROM device_authorizations WHERE expires_at < $1::timestamptz - interval '1 hour'`,
 		`DELETE FROM signing_keys WHERE expires_at < $1::timestamptz - interval '1 day'`,
 	}
 	var n int64

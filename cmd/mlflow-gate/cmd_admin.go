@@ -258,30 +258,6 @@ func roleCommand() *command {
 	}}
 }
 
-func clientCommand() *command {
-	return &command{name: "client", short: "manage OpenID Connect clients", commands: []*command{
-		{name: "list", short: "list clients", group: "db", nargs: 0,
-			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					clients, err := st.ListClients(ctx)
-					if err != nil {
-						return err
-					}
-					tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "CLIENT ID\tTYPE\tGRANTS\tREDIRECT URIS")
-					for _, c := range clients {
-						kind := "confidential"
-						if c.Public {
-							kind = "public"
-						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
-					}
-					return tw.Flush()
-				})
-			}},
-	}}
-}
-
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {

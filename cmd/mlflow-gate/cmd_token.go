@@ -33,20 +33,21 @@ func parseLifetime(s string) (time.Duration, error) {
 }
 
 func tokenCommand() *command {
-	var user, name, expires string
+	var user, client, name, expires string
 	return &command{name: "token", short: "manage personal access tokens for the MLflow API", commands: []*command{
 		{name: "create", short: "create a personal access token and print it once", group: "db", nargs: 0,
 			long: "Create a personal access token for a user. It is printed once and stored only as a hash.\n" +
 				"Use it as MLFLOW_TRACKING_TOKEN, or as MLFLOW_TRACKING_PASSWORD with MLFLOW_TRACKING_USERNAME.\n" +
 				"It opens the MLflow API only: never the admin pages, and it cannot mint other tokens.",
 			flags: func(fs *flag.FlagSet, _ *opts) {
-				fs.StringVar(&user, "user", "", "owner of the token (required)")
+				fs.StringVar(&user, "user", "", "owner of the token (this or --client is required)")
+				fs.StringVar(&client, "client", "", "a confidential service client owning the token (speaks with the client's roles)")
 				fs.StringVar(&name, "name", "", "what the token is for")
 				fs.StringVar(&expires, "expires", "90d", "lifetime, e.g. 90d or 12h (at most 366d)")
 			},
 			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-				if user == "" {
-					return usageError("--user is required")
+				if (user == "") == (client == "") {
+					return usageError("give exactly one of --user and --client")
 				}
 				ttl, err := parseLifetime(expires)
 				if err != nil {
@@ -56,20 +57,42 @@ func tokenCommand() *command {
 					return usageError(fmt.Sprintf("--expires %s is longer than the longest lifetime allowed, %dd", expires, int(idp.DefaultPATLimits.Max.Hours()/24)))
 				}
 				return withStore(ctx, e, func(st *storage.Store) error {
-					tok, rec, err := idp.CreatePATWithOptions(ctx, st, user, idp.PATOptions{Name: name, TTL: ttl, Actor: cliActor}, idp.DefaultPATLimits)
+					o := idp.PATOptions{Name: name, TTL: ttl, Actor: cliActor}
+					var tok string
+					var rec storage.PAT
+					var err error
+					owner := user
+					if client != "" {
+						owner = "client " + client
+						tok, rec, err = idp.CreateClientPAT(ctx, st, client, o, idp.DefaultPATLimits)
+					} else {
+						tok, rec, err = idp.CreatePATWithOptions(ctx, st, user, o, idp.DefaultPATLimits)
+					}
 					if err != nil {
 						return err
 					}
 					fmt.Fprintln(e.stdout, tok)
-					fmt.Fprintf(e.stderr, "token %s for %s expires %s; it is shown only this once\n", rec.ID, user, when(rec.ExpiresAt, time.RFC3339, "never"))
+					fmt.Fprintf(e.stderr, "token %s for %s expires %s; it is shown only this once\n", rec.ID, owner, when(rec.ExpiresAt, time.RFC3339, "never"))
 					return nil
 				})
 			}},
 		{name: "list", short: "list personal access tokens (never their values)", group: "db", nargs: 0,
-			flags: func(fs *flag.FlagSet, _ *opts) { fs.StringVar(&user, "user", "", "only this user's tokens") },
+			flags: func(fs *flag.FlagSet, _ *opts) {
+				fs.StringVar(&user, "user", "", "only this user's tokens")
+				fs.StringVar(&client, "client", "", "only this service client's tokens")
+			},
 			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
 				return withStore(ctx, e, func(st *storage.Store) error {
-					pats, err := idp.ListPATs(ctx, st, user)
+					var pats []storage.PAT
+					var err error
+					if client == "" {
+						pats, err = idp.ListPATs(ctx, st, user)
+					}
+					if err == nil && user == "" {
+						var svc []storage.PAT
+						svc, err = st.ListClientPATs(ctx, client)
+						pats = append(pats, svc...)
+					}
 					if err != nil {
 						return err
 					}
@@ -82,7 +105,11 @@ func tokenCommand() *command {
 						} else if !p.Active(time.Now()) {
 							state = "expired"
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Username, p.Name, p.Prefix,
+						owner := p.Username
+						if p.ClientID != "" {
+							owner = "client:" + p.ClientID
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, owner, p.Name, p.Prefix,
 							when(p.ExpiresAt, "2006-01-02", "never"), when(p.LastUsedAt, "2006-01-02 15:04", "never"), state)
 					}
 					return tw.Flush()

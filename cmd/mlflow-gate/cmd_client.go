@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/mlflow-gate/mlflow-gate/idp"
+	"github.com/mlflow-gate/mlflow-gate/storage"
+)
+
+// clientFlags are the flags of `client add`.
+type clientFlags struct {
+	name, grants, redirects, postLogout, scopes, roles string
+	public, native                                     bool
+}
+
+func clientCommand() *command {
+	var cf clientFlags
+	return &command{name: "client", short: "manage OpenID Connect clients", commands: []*command{
+		{name: "add", args: "CLIENT_ID", short: "register a client; a confidential client's secret is printed once", group: "db", nargs: 1,
+			long: "Register an OAuth 2.0 / OpenID Connect client.\n\n" +
+				"A confidential client (the default) gets a secret, printed once on standard output and stored only\n" +
+				"as a hash; it authenticates with client_secret_basic or client_secret_post. A service client has the\n" +
+				"client_credentials grant and roles of its own (--roles): its tokens speak for it, with those roles.\n" +
+				"A --public client has no secret and must use PKCE; --native marks a public app that may use any\n" +
+				"port on a loopback redirect URI (RFC 8252).\n\n" +
+				"Examples:\n" +
+				"  mlflow-gate client add nightly-training --grants client_credentials --roles Default\n" +
+				"  mlflow-gate client add notebook --grants authorization_code,refresh_token --redirect-uris https://nb.example.com/cb",
+			flags: func(fs *flag.FlagSet, _ *opts) {
+				fs.StringVar(&cf.name, "name", "", "a display name, shown on the device approval page")
+				fs.StringVar(&cf.grants, "grants", idp.GrantClientCredentials,
+					"comma-separated grant types: authorization_code, refresh_token, client_credentials, "+idp.GrantDeviceCode)
+				fs.StringVar(&cf.redirects, "redirect-uris", "", "comma-separated redirect URIs, matched exactly")
+				fs.StringVar(&cf.postLogout, "post-logout-uris", "", "comma-separated post-logout redirect URIs, matched exactly")
+				fs.StringVar(&cf.scopes, "scopes", "", "comma-separated scopes the client may have (default openid,profile,email,offline_access)")
+				fs.StringVar(&cf.roles, "roles", "", "comma-separated roles the client holds itself (client_credentials only)")
+				fs.BoolVar(&cf.public, "public", false, "a public client: no secret, PKCE required")
+				fs.BoolVar(&cf.native, "native", false, "a native public app (implies --public): any port on loopback redirects")
+			},
+			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
+				spec := idp.ClientSpec{ID: args[0], Name: cf.name, Public: cf.public || cf.native, Native: cf.native,
+					GrantTypes: splitList(cf.grants), Scopes: splitList(cf.scopes), RedirectURIs: splitList(cf.redirects),
+					PostLogoutRedirectURIs: splitList(cf.postLogout), Roles: splitList(cf.roles)}
+				return withStore(ctx, e, func(st *storage.Store) error {
+					secret, err := idp.CreateClient(ctx, st, cliActor, spec)
+					if err != nil {
+						return err
+					}
+					if secret != "" {
+						fmt.Fprintln(e.stdout, secret)
+						fmt.Fprintf(e.stderr, "client %s created; its secret above is shown only this once\n", spec.ID)
+						return nil
+					}
+					fmt.Fprintf(e.stdout, "client %s created (public: no secret)\n", spec.ID)
+					return nil
+				})
+			}},
+		{name: "list", short: "list clients", group: "db", nargs: 0,
+			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
+				return withStore(ctx, e, func(st *storage.Store) error {
+					clients, err := st.ListClients(ctx)
+					if err != nil {
+						return err
+					}
+					tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "CLIENT ID\tTYPE\tSTATE\tGRANTS\tROLES\tREDIRECT URIS\tPOST-LOGOUT URIS")
+					for _, c := range clients {
+						kind := "confidential"
+						if c.Native {
+							kind = "public,native"
+						} else if c.Public {
+							kind = "public"
+						}
+						state := "enabled"
+						if c.DisabledAt != nil {
+							state = "disabled"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, kind, state, strings.Join(c.GrantTypes, ","),
+							dash(strings.Join(c.Roles, ",")), dash(strings.Join(c.RedirectURIs, " ")), dash(strings.Join(c.PostLogoutRedirectURIs, " ")))
+					}
+					return tw.Flush()
+				})
+			}},
+		{name: "remove", args: "CLIENT_ID", short: "remove a client; its tokens stop working at once, on every replica", group: "db", nargs: 1,
+			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
+				return withStore(ctx, e, func(st *storage.Store) error {
+					if err := st.DeleteClient(ctx, cliActor, args[0]); err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "client %s removed\n", args[0])
+					return nil
+				})
+			}},
+		{name: "rotate-secret", args: "CLIENT_ID", short: "give a confidential client a new secret (printed once); the old one stops working", group: "db", nargs: 1,
+			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
+				return withStore(ctx, e, func(st *storage.Store) error {
+					secret, err := idp.RotateClientSecret(ctx, st, cliActor, args[0])
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(e.stdout, secret)
+					fmt.Fprintf(e.stderr, "client %s has a new secret, shown only this once; the old one no longer works\n", args[0])
+					return nil
+				})
+			}},
+		{name: "set-roles", args: "CLIENT_ID ROLES", short: "replace the roles a service client holds (comma-separated, \"\" for none)", group: "db", nargs: 2,
+			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
+				return withStore(ctx, e, func(st *storage.Store) error {
+					if err := st.SetClientRoles(ctx, cliActor, args[0], splitList(args[1])); err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "client %s now holds roles [%s]\n", args[0], strings.Join(splitList(args[1]), ","))
+					return nil
+				})
+			}},
+	}}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS pat_client_idx;
+DROP TABLE IF EXISTS device_authorizations;
