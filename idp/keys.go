@@ -29,12 +29,20 @@ type signingKey struct {
 	priv crypto.Signer
 }
 
+// scheduledKey is a key that signs from notBefore until the next one's
+// notBefore: the switch happens on every replica's clock, notification or not.
+type scheduledKey struct {
+	notBefore time.Time
+	key       *signingKey
+}
+
 // verifyKey is a published key: its algorithm is the one stored with it.
 type verifyKey struct {
 	kid string
 	alg string
 	pub crypto.PublicKey
 	jwk jose.JSONWebKey
+	exp *time.Time // dropped from the published set at this time
 }
 
 // keyring caches the key set: SigningKey and KeySet are needed for every
@@ -47,7 +55,7 @@ type keyring struct {
 	gap time.Duration // minimum time between reloads caused by unknown kids
 
 	mu       sync.RWMutex
-	signer   *signingKey
+	signers  []scheduledKey // of alg, newest notBefore first; never empty once loaded
 	byKID    map[string]*verifyKey
 	ordered  []*verifyKey
 	loadedAt time.Time
@@ -69,7 +77,9 @@ func (k *keyring) ensure(ctx context.Context) error {
 	return k.reload(ctx)
 }
 
-// reload replaces the cached key set with the database's.
+// reload replaces the cached key set with the database's. Keys of the
+// configured algorithm that have not retired are decrypted ahead, so that a
+// scheduled successor signs from its not_before without a reload.
 func (k *keyring) reload(ctx context.Context) error {
 	now := k.now()
 	recs, err := k.st.SigningKeys(ctx, now)
@@ -78,37 +88,55 @@ func (k *keyring) reload(ctx context.Context) error {
 	}
 	byKID := make(map[string]*verifyKey, len(recs))
 	var ordered []*verifyKey
-	var signer *signingKey
+	var signers []scheduledKey
+	active := false
 	for _, r := range recs {
 		var jwk jose.JSONWebKey
 		if err := json.Unmarshal(r.PublicJWK, &jwk); err != nil || !jwk.Valid() || !jwk.IsPublic() {
 			return fmt.Errorf("signing key %s: public key is unreadable", r.KID)
 		}
-		vk := &verifyKey{kid: r.KID, alg: r.Alg, pub: jwk.Key, jwk: jwk}
+		vk := &verifyKey{kid: r.KID, alg: r.Alg, pub: jwk.Key, jwk: jwk, exp: r.ExpiresAt}
 		byKID[r.KID] = vk
 		ordered = append(ordered, vk)
-		canSign := !r.NotBefore.After(now) && (r.RetireAt == nil || r.RetireAt.After(now))
-		if signer == nil && canSign && r.Alg == k.alg {
-			priv, err := openPrivateKey(k.kek, r)
-			if err != nil {
-				return err
-			}
-			signer = &signingKey{kid: r.KID, alg: r.Alg, priv: priv}
+		if r.Alg != k.alg || (r.RetireAt != nil && !r.RetireAt.After(now)) || active {
+			continue
 		}
+		priv, err := openPrivateKey(k.kek, r)
+		if err != nil {
+			return err
+		}
+		signers = append(signers, scheduledKey{notBefore: r.NotBefore, key: &signingKey{kid: r.KID, alg: r.Alg, priv: priv}})
+		active = !r.NotBefore.After(now) // older keys can no longer sign
 	}
-	if signer == nil {
+	if !active {
 		return fmt.Errorf("no %s signing key is active", k.alg)
 	}
 	k.mu.Lock()
-	k.signer, k.byKID, k.ordered, k.loadedAt = signer, byKID, ordered, now
+	k.signers, k.byKID, k.ordered, k.loadedAt = signers, byKID, ordered, now
 	k.mu.Unlock()
 	return nil
 }
 
+// signingKey is the newest key whose not_before has passed.
 func (k *keyring) signingKey() *signingKey {
+	now := k.now()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return k.signer
+	for _, s := range k.signers {
+		if !s.notBefore.After(now) {
+			return s.key
+		}
+	}
+	return k.signers[len(k.signers)-1].key
+}
+
+// has reports whether kid is still in the set: a token verified earlier
+// stops being accepted the moment its key is revoked.
+func (k *keyring) has(kid string) bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	_, ok := k.byKID[kid]
+	return ok
 }
 
 // lookup finds a verification key by kid. On a miss it reloads the set at
@@ -152,9 +180,12 @@ func (k *keyring) lookup(ctx context.Context, kid string) (*verifyKey, error) {
 func (k *keyring) jwks() jose.JSONWebKeySet {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
+	now := k.now()
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(k.ordered))}
 	for _, vk := range k.ordered {
-		set.Keys = append(set.Keys, vk.jwk)
+		if vk.exp == nil || now.Before(*vk.exp) {
+			set.Keys = append(set.Keys, vk.jwk)
+		}
 	}
 	return set
 }

@@ -3,6 +3,7 @@ package idp
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -81,7 +82,7 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 // Keys serves the JWKS (RFC 7517 section 5).
 func (s *server) Keys(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
 	resp := op.NewResponse(s.p.keys.jwks())
-	resp.Header.Set("Cache-Control", "public, max-age=300")
+	resp.Header.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(JWKSMaxAge.Seconds())))
 	return resp, nil
 }
 

@@ -42,6 +42,7 @@ type Verifier struct {
 type seenEntry struct {
 	p   Principal // without Username and Roles, which are looked up live
 	exp time.Time
+	kid string // the signing key, for access tokens: revoking it refuses the token
 }
 
 func newVerifier(cfg *Config, st *storage.Store, keys *keyring, log *slog.Logger) *Verifier {
@@ -68,58 +69,67 @@ func (v *Verifier) VerifyAccessToken(ctx context.Context, raw string) (Principal
 	e := v.seen[h]
 	v.mu.RUnlock()
 	if e == nil || e.p.Kind != KindAccessToken {
-		p, err := v.parseAccessToken(ctx, raw, now)
+		p, kid, err := v.parseToken(ctx, raw, now)
 		if err != nil {
 			return Principal{}, err
 		}
-		e = &seenEntry{p: p, exp: p.ExpiresAt}
+		e = &seenEntry{p: p, exp: p.ExpiresAt, kid: kid}
 		v.remember(h, e)
 	}
 	if !now.Before(e.exp) {
 		return Principal{}, ErrExpired
+	}
+	if !v.keys.has(e.kid) {
+		return Principal{}, ErrUnknownKey
 	}
 	return v.finish(ctx, e, "")
 }
 
 // parseAccessToken does the full check of a token not seen before.
 func (v *Verifier) parseAccessToken(ctx context.Context, raw string, now time.Time) (Principal, error) {
+	p, _, err := v.parseToken(ctx, raw, now)
+	return p, err
+}
+
+// parseToken is parseAccessToken that also reports the signing key's kid.
+func (v *Verifier) parseToken(ctx context.Context, raw string, now time.Time) (Principal, string, error) {
 	h, input, payload, sig, err := splitJWS(raw)
 	if err != nil {
-		return Principal{}, err
+		return Principal{}, "", err
 	}
 	if !isAccessTokenType(h.Typ) {
-		return Principal{}, ErrTokenType
+		return Principal{}, "", ErrTokenType
 	}
 	k, err := v.keys.lookup(ctx, h.Kid)
 	if err != nil {
-		return Principal{}, err
+		return Principal{}, "", err
 	}
 	if err := verifySignature(k, h.Alg, input, sig); err != nil {
-		return Principal{}, err
+		return Principal{}, "", err
 	}
 	var c accessClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return Principal{}, ErrMalformed
+		return Principal{}, "", ErrMalformed
 	}
 	switch {
 	case c.Issuer != v.cfg.Issuer:
-		return Principal{}, ErrIssuer
+		return Principal{}, "", ErrIssuer
 	case !c.Audience.contains(v.cfg.audience()):
-		return Principal{}, ErrAudience
+		return Principal{}, "", ErrAudience
 	case c.Subject == "" || c.JTI == "" || c.ClientID == "" || c.Expiry == 0:
-		return Principal{}, ErrClaims
+		return Principal{}, "", ErrClaims
 	case !now.Before(time.Unix(c.Expiry, 0)):
-		return Principal{}, ErrExpired
+		return Principal{}, "", ErrExpired
 	case c.NotBefore != 0 && now.Before(time.Unix(c.NotBefore, 0).Add(-time.Minute)),
 		c.IssuedAt != 0 && now.Before(time.Unix(c.IssuedAt, 0).Add(-time.Minute)):
-		return Principal{}, ErrNotYetValid
+		return Principal{}, "", ErrNotYetValid
 	}
 	// RFC 9068 section 2.2: with no resource owner (client credentials),
 	// sub is the client's id. Client ids never look like user ids (UUIDs),
 	// and such a token carries no session.
 	service := c.Subject == c.ClientID && c.SessionID == ""
 	return Principal{Kind: KindAccessToken, Subject: c.Subject, ClientID: c.ClientID, Scopes: splitScope(c.Scope),
-		TokenID: c.JTI, SessionID: c.SessionID, ExpiresAt: time.Unix(c.Expiry, 0), Service: service}, nil
+		TokenID: c.JTI, SessionID: c.SessionID, ExpiresAt: time.Unix(c.Expiry, 0), Service: service}, h.Kid, nil
 }
 
 // VerifyPAT accepts a personal access token. Its checksum is checked before

@@ -22,7 +22,7 @@ type command struct {
 	args     string // synopsis of positional arguments
 	short    string
 	long     string
-	group    string // which settings the leaf takes: "db" or "serve"
+	group    string // which settings the leaf takes: "db", "secret" or "serve"
 	flags    func(fs *flag.FlagSet, o *opts)
 	action   func(ctx context.Context, e *cli, o *opts, args []string) error
 	nargs    int // exact number of positional arguments, -1 for any
@@ -54,6 +54,8 @@ func root() *command {
 		roleCommand(),
 		clientCommand(),
 		tokenCommand(),
+		sessionCommand(),
+		keysCommand(),
 		authzCommand(),
 		{name: "version", short: "print the version", nargs: 0, group: "none",
 			action: func(_ context.Context, e *cli, _ *opts, _ []string) error {

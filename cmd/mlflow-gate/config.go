@@ -60,7 +60,7 @@ type Config struct {
 type setting struct {
 	flag   string
 	env    string
-	group  string // "db": every command that opens the database; "serve": serve only
+	group  string // "db": every command that opens the database; "secret": serve and key commands; "serve": serve only
 	secret bool
 	def    string
 	usage  string
@@ -87,7 +87,7 @@ var settings = []setting{
 		usage: "address to serve the gate on", str: func(c *Config) *string { return &c.Listen }},
 	{flag: "metrics-listen", env: "MLFLOW_GATE_METRICS_LISTEN", group: "serve", def: "127.0.0.1:9464",
 		usage: "address of the Prometheus /metrics listener; empty turns it off", str: func(c *Config) *string { return &c.MetricsListen }},
-	{flag: "secret", env: "MLFLOW_GATE_SECRET", group: "serve", secret: true,
+	{flag: "secret", env: "MLFLOW_GATE_SECRET", group: "secret", secret: true,
 		usage: "master secret, at least 32 characters; keys for cookies, codes and signing keys are derived from it", str: func(c *Config) *string { return &c.Secret }},
 	{flag: "bootstrap-admin-password", env: "MLFLOW_GATE_BOOTSTRAP_ADMIN_PASSWORD", group: "serve", secret: true,
 		usage: "password of the admin user created on an empty database; generated and printed once if unset", str: func(c *Config) *string { return &c.BootstrapAdminPassword }},
@@ -105,15 +105,15 @@ var settings = []setting{
 		usage: "S3 region", str: func(c *Config) *string { return &c.S3Region }},
 	{flag: "trusted-proxies", env: "MLFLOW_GATE_TRUSTED_PROXIES", group: "serve",
 		usage: "comma-separated CIDRs whose X-Forwarded-* headers are believed; empty believes none", str: func(c *Config) *string { return &c.trustedProxiesRaw }},
-	{flag: "token-access-ttl", env: "MLFLOW_GATE_TOKEN_ACCESS_TTL", group: "serve", def: "10m",
+	{flag: "token-access-ttl", env: "MLFLOW_GATE_TOKEN_ACCESS_TTL", group: "secret", def: "10m",
 		usage: "lifetime of access tokens", dur: func(c *Config) *time.Duration { return &c.AccessTokenTTL }},
-	{flag: "token-id-ttl", env: "MLFLOW_GATE_TOKEN_ID_TTL", group: "serve", def: "10m",
+	{flag: "token-id-ttl", env: "MLFLOW_GATE_TOKEN_ID_TTL", group: "secret", def: "10m",
 		usage: "lifetime of ID tokens", dur: func(c *Config) *time.Duration { return &c.IDTokenTTL }},
 	{flag: "token-refresh-idle-ttl", env: "MLFLOW_GATE_TOKEN_REFRESH_IDLE_TTL", group: "serve", def: "168h",
 		usage: "a refresh token unused for this long expires", dur: func(c *Config) *time.Duration { return &c.RefreshIdleTTL }},
 	{flag: "token-refresh-max-ttl", env: "MLFLOW_GATE_TOKEN_REFRESH_MAX_TTL", group: "serve", def: "720h",
 		usage: "a refresh-token family expires this long after the login that started it", dur: func(c *Config) *time.Duration { return &c.RefreshMaxTTL }},
-	{flag: "token-signing-alg", env: "MLFLOW_GATE_TOKEN_SIGNING_ALG", group: "serve", def: "ES256",
+	{flag: "token-signing-alg", env: "MLFLOW_GATE_TOKEN_SIGNING_ALG", group: "secret", def: "ES256",
 		usage: "algorithm of the signing key made on first start: ES256 (fast) or RS256", str: func(c *Config) *string { return &c.SigningAlg }},
 	{flag: "session-ttl", env: "MLFLOW_GATE_SESSION_TTL", group: "serve", def: "12h",
 		usage: "lifetime of a browser's single sign-on session", dur: func(c *Config) *time.Duration { return &c.SessionTTL }},
@@ -127,8 +127,10 @@ var settings = []setting{
 		usage: "how long to let in-flight requests finish on shutdown", dur: func(c *Config) *time.Duration { return &c.ShutdownTimeout }},
 }
 
-// usesGroup reports whether a command of kind cmdGroup takes settings of group g.
-func usesGroup(cmdGroup, g string) bool { return g == "db" || cmdGroup == "serve" }
+// usesGroup reports whether a command of kind cmdGroup takes settings of
+// group g. Commands of group "secret" (key rotation) take the database
+// settings and the master secret with what key lifetimes depend on.
+func usesGroup(cmdGroup, g string) bool { return g == "db" || cmdGroup == "serve" || cmdGroup == g }
 
 // bindFlags registers on fs the settings of cmdGroup with defaults from env.
 func (c *Config) bindFlags(fs *flag.FlagSet, cmdGroup string, env func(string) string) {
@@ -247,8 +249,11 @@ func (c *Config) Validate(cmdGroup string) error {
 	if c.DatabaseWait < 0 {
 		p = append(p, "MLFLOW_GATE_DATABASE_WAIT must not be negative")
 	}
-	if cmdGroup == "serve" {
+	switch cmdGroup {
+	case "serve":
 		p = append(p, c.validateServe()...)
+	case "secret":
+		p = append(p, c.validateSecret()...)
 	}
 	if len(p) == 0 {
 		return nil
@@ -340,6 +345,21 @@ func (c *Config) validateServe() []string {
 	}
 	if c.ShutdownTimeout <= 0 {
 		p = append(p, "MLFLOW_GATE_SHUTDOWN_TIMEOUT must be positive")
+	}
+	return p
+}
+
+// validateSecret checks what the key commands take from the serve settings.
+func (c *Config) validateSecret() []string {
+	var p []string
+	if len(c.Secret) < 32 {
+		p = append(p, "MLFLOW_GATE_SECRET is required, the one `serve` uses (at least 32 characters)")
+	}
+	if c.SigningAlg != "ES256" && c.SigningAlg != "RS256" {
+		p = append(p, fmt.Sprintf("MLFLOW_GATE_TOKEN_SIGNING_ALG must be ES256 or RS256, not %q", c.SigningAlg))
+	}
+	if c.AccessTokenTTL <= 0 || c.IDTokenTTL <= 0 {
+		p = append(p, "MLFLOW_GATE_TOKEN_ACCESS_TTL and MLFLOW_GATE_TOKEN_ID_TTL must be positive")
 	}
 	return p
 }
