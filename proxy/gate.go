@@ -145,9 +145,14 @@ func New(cfg Config) (*Gate, error) {
 		g.guards[i] = classifyGuard(&routes[i])
 	}
 	g.rp = &httputil.ReverseProxy{
-		Rewrite:        g.rewrite,
-		Transport:      transport,
-		FlushInterval:  -1, // flush every write: artifact downloads and SSE (the assistant) stream as they come
+		Rewrite:   g.rewrite,
+		Transport: transport,
+		// No periodic flushing: ReverseProxy already flushes every write of a
+		// streaming response (text/event-stream, as the assistant sends, or an
+		// unknown length), and the server's buffer streams large downloads.
+		// Flushing every response (-1) costs a separate header write and a
+		// goroutine per request: about a third of the gate's overhead.
+		FlushInterval:  0,
 		BufferPool:     newBufferPool(),
 		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler:   g.errorHandler,

@@ -86,7 +86,7 @@ var settings = []setting{
 	{flag: "listen", env: "MLFLOW_GATE_LISTEN", group: "serve", def: ":8080",
 		usage: "address to serve the gate on", str: func(c *Config) *string { return &c.Listen }},
 	{flag: "metrics-listen", env: "MLFLOW_GATE_METRICS_LISTEN", group: "serve", def: "127.0.0.1:9464",
-		usage: "address of the Prometheus /metrics listener; empty turns it off", str: func(c *Config) *string { return &c.MetricsListen }},
+		usage: "address of the Prometheus /metrics listener; off turns it off", str: func(c *Config) *string { return &c.MetricsListen }},
 	{flag: "secret", env: "MLFLOW_GATE_SECRET", group: "secret", secret: true,
 		usage: "master secret, at least 32 characters; keys for cookies, codes and signing keys are derived from it", str: func(c *Config) *string { return &c.Secret }},
 	{flag: "bootstrap-admin-password", env: "MLFLOW_GATE_BOOTSTRAP_ADMIN_PASSWORD", group: "serve", secret: true,
@@ -281,6 +281,10 @@ func (c *Config) validateServe() []string {
 	}
 	if c.Listen == "" {
 		p = append(p, "MLFLOW_GATE_LISTEN is required")
+	}
+	if c.MetricsListen == "" {
+		// net.Listen would take "" as every interface on a random port.
+		p = append(p, "MLFLOW_GATE_METRICS_LISTEN must be an address, or off")
 	}
 	if c.S3Endpoint != "" {
 		if u, err := url.Parse(c.S3Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -172,7 +173,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 			return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 		}
 	}
-	if metricsLn == nil && cfg.MetricsListen != "" {
+	if metricsLn == nil && cfg.MetricsListen != "off" {
 		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
 			mainLn.Close()
 			return fmt.Errorf("listening on %s for metrics: %w", cfg.MetricsListen, err)
@@ -194,6 +195,9 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	if metricsLn != nil {
 		attrs = append(attrs, "metrics", metricsLn.Addr().String())
 	}
+	// Start-up made garbage (the hasher's dummy hash alone is 19 MiB of
+	// argon2id memory); give it back now rather than at the next GC cycle.
+	debug.FreeOSMemory()
 	log.Info("mlflow-gate serving", attrs...)
 	if ls != nil && ls.ready != nil {
 		ls.ready <- mainLn.Addr().String()
