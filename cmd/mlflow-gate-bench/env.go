@@ -26,6 +26,7 @@ type benchEnv struct {
 	mlflowURL string
 	tmp       string
 	dbs       []string
+	secret    string // every gate shares it, as replicas and restarts of one deployment do
 }
 
 func newBenchEnv(ctx context.Context, binary string) (*benchEnv, error) {
@@ -38,6 +39,9 @@ func newBenchEnv(ctx context.Context, binary string) (*benchEnv, error) {
 		return nil, err
 	}
 	e.tmp = tmp
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	e.secret = hex.EncodeToString(secret)
 	if binary == "" {
 		binary = filepath.Join(tmp, "mlflow-gate")
 		build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/mlflow-gate")
@@ -106,8 +110,6 @@ func (e *benchEnv) startGate(dbURL string, extra ...string) (*gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
 	cmd := exec.Command(e.binary, "serve")
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
@@ -115,8 +117,12 @@ func (e *benchEnv) startGate(dbURL string, extra ...string) (*gate, error) {
 		"MLFLOW_GATE_MLFLOW_URL=" + e.mlflowURL,
 		"MLFLOW_GATE_ISSUER=http://" + addr,
 		"MLFLOW_GATE_LISTEN=" + addr,
-		"MLFLOW_GATE_METRICS_LISTEN=",
-		"MLFLOW_GATE_SECRET=" + hex.EncodeToString(secret),
+		// An empty MLFLOW_GATE_METRICS_LISTEN means the default port, which a
+		// second gate (or a test running beside) would find taken.
+		"MLFLOW_GATE_METRICS_LISTEN=127.0.0.1:0",
+		// The signing keys are stored encrypted with a key derived from the
+		// secret: a gate started with another secret on the same database exits.
+		"MLFLOW_GATE_SECRET=" + e.secret,
 		"MLFLOW_GATE_LOG_LEVEL=warn",
 	}, extra...)
 	if err := cmd.Start(); err != nil {
