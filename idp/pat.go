@@ -110,21 +110,8 @@ func CreatePAT(ctx context.Context, st *storage.Store, owner, name string, ttl t
 
 // CreatePATWithOptions is CreatePAT with an actor, a clock and limits.
 func CreatePATWithOptions(ctx context.Context, st *storage.Store, username string, opts PATOptions, limits PATLimits) (string, storage.PAT, error) {
-	if opts.Now.IsZero() {
-		opts.Now = time.Now()
-	}
-	if opts.Actor == "" {
-		opts.Actor = "cli"
-	}
-	ttl := opts.TTL
-	if ttl <= 0 {
-		ttl = limits.Default
-	}
-	if ttl > limits.Max {
-		return "", storage.PAT{}, fmt.Errorf("%w: a token may live at most %s", storage.ErrInvalid, limits.Max)
-	}
-	if len(opts.Name) > 100 {
-		return "", storage.PAT{}, fmt.Errorf("%w: token name longer than 100 characters", storage.ErrInvalid)
+	if err := opts.check(limits); err != nil {
+		return "", storage.PAT{}, err
 	}
 	u, err := st.UserByName(ctx, username)
 	if err != nil {
@@ -133,14 +120,37 @@ func CreatePATWithOptions(ctx context.Context, st *storage.Store, username strin
 	if !u.Enabled() {
 		return "", storage.PAT{}, fmt.Errorf("%w: user %q is disabled", storage.ErrInvalid, u.Username)
 	}
+	return issuePAT(opts, func(rec storage.PAT) (storage.PAT, error) { return st.InsertPAT(ctx, opts.Actor, u.Username, rec) })
+}
+
+// check fills in the defaults of opts and applies limits.
+func (opts *PATOptions) check(limits PATLimits) error {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	if opts.Actor == "" {
+		opts.Actor = "cli"
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = limits.Default
+	}
+	if opts.TTL > limits.Max {
+		return fmt.Errorf("%w: a token may live at most %s", storage.ErrInvalid, limits.Max)
+	}
+	if len(opts.Name) > 100 {
+		return fmt.Errorf("%w: token name longer than 100 characters", storage.ErrInvalid)
+	}
+	return nil
+}
+
+// issuePAT makes a new token and stores its record (never the token) with insert.
+func issuePAT(opts PATOptions, insert func(storage.PAT) (storage.PAT, error)) (string, storage.PAT, error) {
 	tok, err := newPAT()
 	if err != nil {
 		return "", storage.PAT{}, err
 	}
-	exp := opts.Now.Add(ttl)
-	rec, err := st.InsertPAT(ctx, opts.Actor, u.Username, storage.PAT{
-		Name: opts.Name, Prefix: tok[:patShownLen], Hash: sha256Sum(tok), CreatedAt: opts.Now, ExpiresAt: &exp,
-	})
+	exp := opts.Now.Add(opts.TTL)
+	rec, err := insert(storage.PAT{Name: opts.Name, Prefix: tok[:patShownLen], Hash: sha256Sum(tok), CreatedAt: opts.Now, ExpiresAt: &exp})
 	if err != nil {
 		return "", storage.PAT{}, err
 	}
@@ -164,32 +174,8 @@ func RevokePAT(ctx context.Context, st *storage.Store, actor, id string) error {
 // CreateClientPAT issues a personal access token owned by a confidential
 // service client: it speaks for the client, with the client's own roles.
 func CreateClientPAT(ctx context.Context, st *storage.Store, clientID string, opts PATOptions, limits PATLimits) (string, storage.PAT, error) {
-	if opts.Now.IsZero() {
-		opts.Now = time.Now()
-	}
-	if opts.Actor == "" {
-		opts.Actor = "cli"
-	}
-	ttl := opts.TTL
-	if ttl <= 0 {
-		ttl = limits.Default
-	}
-	if ttl > limits.Max {
-		return "", storage.PAT{}, fmt.Errorf("%w: a token may live at most %s", storage.ErrInvalid, limits.Max)
-	}
-	if len(opts.Name) > 100 {
-		return "", storage.PAT{}, fmt.Errorf("%w: token name longer than 100 characters", storage.ErrInvalid)
-	}
-	tok, err := newPAT()
-	if err != nil {
+	if err := opts.check(limits); err != nil {
 		return "", storage.PAT{}, err
 	}
-	exp := opts.Now.Add(ttl)
-	rec, err := st.InsertClientPAT(ctx, opts.Actor, clientID, storage.PAT{
-		Name: opts.Name, Prefix: tok[:patShownLen], Hash: sha256Sum(tok), CreatedAt: opts.Now, ExpiresAt: &exp,
-	})
-	if err != nil {
-		return "", storage.PAT{}, err
-	}
-	return tok, rec, nil
+	return issuePAT(opts, func(rec storage.PAT) (storage.PAT, error) { return st.InsertClientPAT(ctx, opts.Actor, clientID, rec) })
 }

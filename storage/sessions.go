@@ -86,29 +86,19 @@ func revokeSession(ctx context.Context, q Querier, id string, now time.Time) err
 // RevokedSessions lists sessions revoked before they expired, for the
 // in-memory revocation set: access tokens carry their session id (sid).
 func (s *Store) RevokedSessions(ctx context.Context, now time.Time) (map[string]time.Time, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id::text, expires_at FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > $1`, now)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var id string
-		var exp time.Time
-		if err := rows.Scan(&id, &exp); err != nil {
-			return nil, classify(err)
-		}
-		out[id] = exp
-	}
-	return out, classify(rows.Err())
+	return idExpiries(s.Pool.Query(ctx, `SELECT id::text, expires_at FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > $1`, now))
 }
 
 // RevokedSessionsOfUser lists one user's revoked, unexpired sessions: a
 // password change or a disable revokes them in bulk with one "user"
 // notification, and the verifier must learn every session id.
 func (s *Store) RevokedSessionsOfUser(ctx context.Context, userID string, now time.Time) (map[string]time.Time, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id::text, expires_at FROM sessions
-		WHERE user_id::text = $1 AND revoked_at IS NOT NULL AND expires_at > $2`, userID, now)
+	return idExpiries(s.Pool.Query(ctx, `SELECT id::text, expires_at FROM sessions
+		WHERE user_id::text = $1 AND revoked_at IS NOT NULL AND expires_at > $2`, userID, now))
+}
+
+// idExpiries collects (id, expires_at) rows into a map.
+func idExpiries(rows pgx.Rows, err error) (map[string]time.Time, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
