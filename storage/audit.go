@@ -21,6 +21,32 @@ type Event struct {
 	LatencyUS  int64
 	RemoteAddr string
 	Detail     map[string]any
+	// Request is the detail of a gated MLflow request. It is typed (not a map)
+	// because the gate writes one for every write and denial: a struct costs one
+	// allocation on the request path, a map one per entry. Set it or Detail.
+	Request *RequestDetail
+}
+
+// RequestDetail identifies a gated request: identifiers only, never
+// credentials, headers, queries or bodies.
+type RequestDetail struct {
+	Path       string              `json:"path"`
+	RequestID  string              `json:"request_id,omitempty"`
+	Credential string              `json:"credential,omitempty"`
+	Subject    string              `json:"subject,omitempty"`
+	TokenID    string              `json:"token_id,omitempty"`
+	IDs        map[string][]string `json:"ids,omitempty"`
+}
+
+// detail is what goes into the detail column and log lines.
+func (e *Event) detail() any {
+	if e.Request != nil {
+		return e.Request
+	}
+	if e.Detail == nil {
+		return map[string]any{}
+	}
+	return e.Detail
 }
 
 func (s *Store) audit(ctx context.Context, q Querier, e Event) error {
@@ -29,16 +55,13 @@ func (s *Store) audit(ctx context.Context, q Querier, e Event) error {
 
 // InsertEvent writes one audit record through q.
 func InsertEvent(ctx context.Context, q Querier, e Event) error {
-	if e.Detail == nil {
-		e.Detail = map[string]any{}
-	}
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
 	_, err := q.Exec(ctx, `
 		INSERT INTO audit_events (at, actor, client_id, action, method, route, resource, decision, rule, status, latency_us, remote_addr, detail)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		e.At, e.Actor, e.ClientID, e.Action, e.Method, e.Route, e.Resource, e.Decision, e.Rule, e.Status, e.LatencyUS, e.RemoteAddr, e.Detail)
+		e.At, e.Actor, e.ClientID, e.Action, e.Method, e.Route, e.Resource, e.Decision, e.Rule, e.Status, e.LatencyUS, e.RemoteAddr, e.detail())
 	return classify(err)
 }
 

@@ -194,10 +194,8 @@ func (a *AuditLog) flush(parent context.Context, batch []Event) {
 				action = "request"
 			}
 			detail := []byte("{}")
-			if len(e.Detail) > 0 {
-				if b, err := json.Marshal(e.Detail); err == nil {
-					detail = b
-				}
+			if b, err := json.Marshal(e.detail()); err == nil {
+				detail = b
 			}
 			return []any{e.At, e.Actor, e.ClientID, action, e.Method, e.Route, e.Resource, e.Decision,
 				e.Rule, int32(e.Status), e.LatencyUS, e.RemoteAddr, string(detail)}, nil
@@ -223,7 +221,7 @@ func (a *AuditLog) toLog(batch []Event, why string) {
 			slog.String("client_id", e.ClientID), slog.String("action", e.Action), slog.String("method", e.Method),
 			slog.String("route", e.Route), slog.String("resource", e.Resource), slog.String("decision", e.Decision),
 			slog.String("rule", e.Rule), slog.Int("status", e.Status), slog.Int64("latency_us", e.LatencyUS),
-			slog.String("remote_addr", e.RemoteAddr), slog.Any("detail", e.Detail))
+			slog.String("remote_addr", e.RemoteAddr), slog.Any("detail", e.detail()))
 	}
 	a.logged.Add(uint64(len(batch)))
 }

@@ -37,7 +37,7 @@ func requestEvent(i int) storage.Event {
 	return storage.Event{Actor: "alice", ClientID: "cli", Action: "mlflow.write", Method: "POST",
 		Route: "POST /api/2.0/mlflow/runs/log-metric", Resource: "runs", Decision: "allow", Rule: "Default#write on runs",
 		Status: 200, LatencyUS: int64(i), RemoteAddr: "127.0.0.1:1",
-		Detail: map[string]any{"ids": map[string][]string{"run": {"r1"}}, "request_id": "rq", "seq": i}}
+		Request: &storage.RequestDetail{Path: "/api/2.0/mlflow/runs/log-metric", RequestID: "rq", IDs: map[string][]string{"run": {"r1"}}}}
 }
 
 func countEvents(t *testing.T, st *storage.Store) int {
@@ -68,7 +68,7 @@ func TestAuditLogBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := events[0]
-	if e.Actor != "alice" || e.Route != "POST /api/2.0/mlflow/runs/log-metric" || e.Status != 200 || e.Detail["request_id"] != "rq" ||
+	if e.Actor != "alice" || e.Route != "POST /api/2.0/mlflow/runs/log-metric" || e.Status != 200 || e.Detail["request_id"] != "rq" || e.Detail["path"] != "/api/2.0/mlflow/runs/log-metric" ||
 		e.Detail["ids"].(map[string]any)["run"].([]any)[0] != "r1" || e.At.IsZero() {
 		t.Fatalf("stored %+v", e)
 	}

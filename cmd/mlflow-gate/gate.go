@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -75,24 +76,23 @@ func (a authenticator) Authenticate(r *http.Request) (proxy.Principal, error) {
 type auditSink struct{ log *storage.AuditLog }
 
 func (a auditSink) Record(r proxy.AuditRecord) {
-	d := map[string]any{"path": r.Path, "request_id": r.RequestID, "credential": r.Credential, "subject": r.Subject}
-	if len(r.IDs) > 0 {
-		d["ids"] = r.IDs
-	}
-	if r.TokenID != "" {
-		d["token_id"] = r.TokenID
-	}
 	action := "mlflow.request"
 	if r.Scope != "" {
 		action = "mlflow." + r.Scope
 	}
 	a.log.Record(storage.Event{At: r.At, Actor: r.User, ClientID: r.ClientID, Action: action, Method: r.Method,
 		Route: r.Route, Resource: r.Resource, Decision: r.Decision, Rule: r.Rule, Status: r.Status,
-		LatencyUS: r.Latency.Microseconds(), RemoteAddr: r.RemoteAddr, Detail: d})
+		LatencyUS: r.Latency.Microseconds(), RemoteAddr: r.RemoteAddr,
+		Request: &storage.RequestDetail{Path: r.Path, RequestID: r.RequestID, Credential: r.Credential,
+			Subject: r.Subject, TokenID: r.TokenID, IDs: r.IDs}})
 }
 
-// gateMetrics counts the proxy's outcomes on the private registry.
-type gateMetrics struct{ outcomes, upstream *prometheus.CounterVec }
+// gateMetrics counts the proxy's outcomes on the private registry. The label
+// sets are small and fixed, so each counter is resolved once, not per request.
+type gateMetrics struct {
+	outcomes, upstream *prometheus.CounterVec
+	byOutcome          map[string]prometheus.Counter
+}
 
 func newGateMetrics(reg *prometheus.Registry, audit *storage.AuditLog) gateMetrics {
 	m := gateMetrics{
@@ -100,6 +100,11 @@ func newGateMetrics(reg *prometheus.Registry, audit *storage.AuditLog) gateMetri
 			Help: "MLflow requests by outcome (allow, deny, unauthenticated, bad_request, ...)."}, []string{"outcome"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mlflow_gate_upstream_errors_total",
 			Help: "Requests to MLflow that failed, by cause."}, []string{"cause"}),
+	}
+	m.byOutcome = map[string]prometheus.Counter{}
+	for _, o := range []string{proxy.OutcomeAllow, proxy.OutcomeDeny, proxy.OutcomeCrossOrigin, proxy.OutcomeUnauthenticated,
+		proxy.OutcomeBadRequest, proxy.OutcomeMisdirected, proxy.OutcomeUnavailable} {
+		m.byOutcome[o] = m.outcomes.WithLabelValues(o)
 	}
 	reg.MustRegister(m.outcomes, m.upstream,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mlflow_gate_audit_dropped_total",
@@ -109,7 +114,13 @@ func newGateMetrics(reg *prometheus.Registry, audit *storage.AuditLog) gateMetri
 	return m
 }
 
-func (m gateMetrics) Outcome(o string)       { m.outcomes.WithLabelValues(o).Inc() }
+func (m gateMetrics) Outcome(o string) {
+	if c, ok := m.byOutcome[o]; ok {
+		c.Inc()
+		return
+	}
+	m.outcomes.WithLabelValues(o).Inc()
+}
 func (m gateMetrics) UpstreamError(c string) { m.upstream.WithLabelValues(c).Inc() }
 
 // mlflowVersion remembers the upstream's version for /readyz.
@@ -134,9 +145,8 @@ func checkMLflowVersion(ctx context.Context, client *http.Client, base string, l
 		return ""
 	}
 	defer resp.Body.Close()
-	buf := make([]byte, 64)
-	n, _ := resp.Body.Read(buf)
-	v := strings.TrimSpace(string(buf[:n]))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
+	v := strings.TrimSpace(string(b))
 	if resp.StatusCode != http.StatusOK || v == "" {
 		log.Warn("MLflow /version did not answer", "status", resp.StatusCode)
 		return ""
