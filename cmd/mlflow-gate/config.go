@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,8 +49,6 @@ type Config struct {
 	MLflowWorkspaces       bool
 
 	allowedHostsRaw string
-	auditReadsRaw   string
-	workspacesRaw   string
 
 	trustedProxiesRaw string
 	problems          []string
@@ -58,14 +57,15 @@ type Config struct {
 // setting describes one configuration value: its flag, environment variable,
 // the group of commands that use it, and whether it is a secret.
 type setting struct {
-	flag   string
-	env    string
-	group  string // "db": every command that opens the database; "secret": serve and key commands; "serve": serve only
-	secret bool
-	def    string
-	usage  string
-	str    func(*Config) *string
-	dur    func(*Config) *time.Duration
+	flag    string
+	env     string
+	group   string // "db": every command that opens the database; "secret": serve and key commands; "serve": serve only
+	secret  bool
+	def     string
+	usage   string
+	str     func(*Config) *string
+	dur     func(*Config) *time.Duration
+	boolean func(*Config) *bool // a true/false setting
 }
 
 // settings is the single list behind flags, --help, Validate and the README
@@ -80,7 +80,7 @@ var settings = []setting{
 	{flag: "mlflow-url", env: "MLFLOW_GATE_MLFLOW_URL", group: "serve",
 		usage: "URL of the upstream MLflow tracking server (keep it on a private network)", str: func(c *Config) *string { return &c.MLflowURL }},
 	{flag: "mlflow-workspaces", env: "MLFLOW_GATE_MLFLOW_WORKSPACES", group: "serve", def: "false",
-		usage: "MLflow runs with --enable-workspaces: forward X-MLFLOW-WORKSPACE (stripped otherwise)", str: func(c *Config) *string { return &c.workspacesRaw }},
+		usage: "MLflow runs with --enable-workspaces: forward X-MLFLOW-WORKSPACE (stripped otherwise)", boolean: func(c *Config) *bool { return &c.MLflowWorkspaces }},
 	{flag: "issuer", env: "MLFLOW_GATE_ISSUER", group: "serve",
 		usage: "external base URL of the gate, the OpenID issuer (https://mlflow.example.com)", str: func(c *Config) *string { return &c.Issuer }},
 	{flag: "listen", env: "MLFLOW_GATE_LISTEN", group: "serve", def: ":8080",
@@ -120,7 +120,7 @@ var settings = []setting{
 	{flag: "allowed-hosts", env: "MLFLOW_GATE_ALLOWED_HOSTS", group: "serve",
 		usage: "comma-separated extra Host names the gate answers for besides the issuer's; others get 421", str: func(c *Config) *string { return &c.allowedHostsRaw }},
 	{flag: "audit-reads", env: "MLFLOW_GATE_AUDIT_READS", group: "serve", def: "false",
-		usage: "also audit allowed reads (writes, deletes and denials always are)", str: func(c *Config) *string { return &c.auditReadsRaw }},
+		usage: "also audit allowed reads (writes, deletes and denials always are)", boolean: func(c *Config) *bool { return &c.AuditReads }},
 	{flag: "audit-retention", env: "MLFLOW_GATE_AUDIT_RETENTION", group: "serve", def: "2160h",
 		usage: "audit records older than this are deleted", dur: func(c *Config) *time.Duration { return &c.AuditRetention }},
 	{flag: "shutdown-timeout", env: "MLFLOW_GATE_SHUTDOWN_TIMEOUT", group: "serve", def: "30s",
@@ -141,6 +141,17 @@ func (c *Config) bindFlags(fs *flag.FlagSet, cmdGroup string, env func(string) s
 		val, problem := envValue(s, env)
 		if problem != "" {
 			c.problems = append(c.problems, problem)
+		}
+		if s.boolean != nil {
+			if val == "" {
+				val = s.def
+			}
+			on, err := strconv.ParseBool(val)
+			if err != nil {
+				c.problems = append(c.problems, fmt.Sprintf("%s must be true or false, not %q", s.env, val))
+			}
+			fs.BoolVar(s.boolean(c), s.flag, on, s.usage)
+			continue
 		}
 		if s.dur != nil {
 			d := s.dur(c)
@@ -308,20 +319,6 @@ func (c *Config) validateServe() []string {
 			continue
 		}
 		c.TrustedProxies = append(c.TrustedProxies, pref.Masked())
-	}
-	for _, b := range []struct {
-		raw  string
-		dst  *bool
-		name string
-	}{{c.auditReadsRaw, &c.AuditReads, "MLFLOW_GATE_AUDIT_READS"}, {c.workspacesRaw, &c.MLflowWorkspaces, "MLFLOW_GATE_MLFLOW_WORKSPACES"}} {
-		switch b.raw {
-		case "true", "1", "yes":
-			*b.dst = true
-		case "false", "0", "no", "":
-			*b.dst = false
-		default:
-			p = append(p, fmt.Sprintf("%s must be true or false, not %q", b.name, b.raw))
-		}
 	}
 	if c.AuditRetention <= 0 {
 		p = append(p, "MLFLOW_GATE_AUDIT_RETENTION must be positive")
