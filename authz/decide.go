@@ -51,8 +51,12 @@ type Decision struct {
 	Resource   *Resource   // the resource covering the route (nil if none)
 	Permission *Permission // the rule that allowed (nil on deny)
 	Role       string      // the role whose permission allowed
-	roles      []string
-	allowText  string
+	// Scope is the scope the request asked for: the route's, or what an effect
+	// raised it to; Effect then says why ("deletes the version and its aliases").
+	Scope     Scope
+	Effect    string
+	roles     []string
+	allowText string
 }
 
 // Reason is the human reason: "allowed by Default#write on experiments",
@@ -63,7 +67,11 @@ func (d Decision) Reason() string {
 	case ReasonAllowed:
 		return d.allowText
 	case ReasonNoPermission:
-		return "denied: no role of [" + strings.Join(d.roles, " ") + "] holds " + d.Route.Scope.String() + " on " + d.Resource.Name
+		r := "denied: no role of [" + strings.Join(d.roles, " ") + "] holds " + d.Scope.String() + " on " + d.Resource.Name
+		if d.Effect != "" {
+			r += " (this request " + d.Effect + ")"
+		}
+		return r
 	case ReasonUnknownRoute:
 		return "denied: unknown route"
 	case ReasonUncovered:
@@ -84,6 +92,9 @@ func (d Decision) String() string {
 	route := "no route"
 	if d.Route != nil {
 		route = d.Route.Key() + ": " + string(d.Route.Type) + " " + d.Route.Scope.String()
+		if d.Scope != 0 && d.Scope != d.Route.Scope {
+			route += " raised to " + d.Scope.String()
+		}
 	}
 	return verdict + " " + d.Method + " " + d.Path + " [" + route + "]: " + d.Reason()
 }
@@ -107,7 +118,12 @@ func (p *Policy) Decide(subject Subject, req *Request) Decision {
 		d.Code = ReasonUnknownRoute
 		return d
 	}
-	d.Route = route
+	d.Route, d.Scope = route, route.Scope
+	for _, e := range req.Escalations {
+		if stronger(e.Scope, d.Scope) {
+			d.Scope, d.Effect = e.Scope, e.Why
+		}
+	}
 	res := p.cover[route.ID]
 	if res < 0 {
 		d.Code = ReasonUncovered
@@ -120,11 +136,11 @@ func (p *Policy) Decide(subject Subject, req *Request) Decision {
 		if !ok {
 			continue
 		}
-		if pi := p.rule[route.ID*nr+ri]; pi >= 0 {
+		if pi := p.rule[(route.ID*scopeSlots+int(d.Scope))*nr+ri]; pi >= 0 {
 			perm := &p.table.Permissions[pi]
 			d.Allow, d.Code, d.Permission, d.Role = true, ReasonAllowed, perm, role
 			d.Resource = &p.table.Resources[p.resourceOf(pi)]
-			d.allowText = p.allowText[pi][route.Scope]
+			d.allowText = p.allowText[pi][d.Scope]
 			return d
 		}
 	}

@@ -34,8 +34,14 @@ const (
 func DefaultTable() Table {
 	used := map[ResourceType][]Scope{}
 	for _, rt := range Routes() {
-		if !slices.Contains(used[rt.Type], rt.Scope) {
-			used[rt.Type] = append(used[rt.Type], rt.Scope)
+		scopes := []Scope{rt.Scope}
+		for _, e := range rt.Effects {
+			scopes = append(scopes, e.Scope)
+		}
+		for _, s := range scopes {
+			if !slices.Contains(used[rt.Type], s) {
+				used[rt.Type] = append(used[rt.Type], s)
+			}
 		}
 	}
 	var t Table

@@ -70,6 +70,10 @@ func compileRoutes(groups [][]spec) (*routeSet, error) {
 				rt := Route{
 					ID: len(rs.routes), Method: s.method, Pattern: pre + s.path, Type: s.typ,
 					Scope: s.scope, IDs: s.ids, Repeat: s.repeat, Proto: proto, ParamFirst: s.paramFirst,
+					Kind: s.routeKind, Effects: s.effects, Why: s.whyText,
+				}
+				if rt.Why == "" {
+					rt.Why = defaultWhy[s.scope]
 				}
 				rs.routes = append(rs.routes, rt)
 			}
@@ -83,6 +87,14 @@ func compileRoutes(groups [][]spec) (*routeSet, error) {
 		}
 		if !knownType(rt.Type) || rt.Scope < ScopeRead || rt.Scope > ScopeUse {
 			return nil, fmt.Errorf("authz: route %s: bad type or scope", rt.Key())
+		}
+		if rt.Why == "" {
+			return nil, fmt.Errorf("authz: route %s: a write route must say why it is only a write (spec.why)", rt.Key())
+		}
+		for _, e := range rt.Effects {
+			if !stronger(e.Scope, rt.Scope) || e.test == nil || e.When == "" || e.Why == "" {
+				return nil, fmt.Errorf("authz: route %s: effect %q must raise the scope and say when and why", rt.Key(), e.When)
+			}
 		}
 		segs, err := parsePattern(rt.Pattern)
 		if err != nil {
@@ -106,6 +118,15 @@ func compileRoutes(groups [][]spec) (*routeSet, error) {
 		}
 	}
 	return rs, nil
+}
+
+// defaultWhy is the reason of routes whose scope is plain from the table's own
+// vocabulary; every write route says its own (a write is where effects hide).
+var defaultWhy = map[Scope]string{
+	ScopeRead:   "reads; changes nothing",
+	ScopeDelete: "deletes or removes what it names",
+	ScopeManage: "administers, restores deleted data or names storage; Admin by default",
+	ScopeUse:    "runs code, calls out or spends money on the server",
 }
 
 func contains(list []string, s string) bool {

@@ -7,6 +7,9 @@ import (
 	"strings"
 )
 
+// scopeSlots is the number of scope values a rule index reserves per route.
+const scopeSlots = int(ScopeUse) + 1
+
 // Resource is a named set of routes, modeled on a UMA resource: the routes of one
 // Type, optionally narrowed by URIs, and the scopes permissions may grant on it.
 type Resource struct {
@@ -49,8 +52,9 @@ type Policy struct {
 	table     Table
 	roleIndex map[string]int
 	roles     []string
-	// rule[route*len(roles)+role] is the index of the first permission that lets the
-	// role do the route's scope on a resource covering the route, or -1.
+	// rule[(route*scopeSlots+scope)*len(roles)+role] is the index of the first
+	// permission that lets the role do scope on a resource covering the route, or -1.
+	// Every scope has a slot, not only the route's: effects raise a request's scope.
 	rule []int32
 	// cover[route] is the first resource covering the route, or -1.
 	cover []int32
@@ -124,7 +128,7 @@ func Compile(t Table) (*Policy, error) {
 
 func (p *Policy) build(routes []Route, covers [][]bool, resIndex map[string]int) {
 	nr := len(p.roles)
-	p.rule = make([]int32, len(routes)*nr)
+	p.rule = make([]int32, len(routes)*scopeSlots*nr)
 	p.cover = make([]int32, len(routes))
 	for i := range p.rule {
 		p.rule[i] = -1
@@ -148,8 +152,13 @@ func (p *Policy) build(routes []Route, covers [][]bool, resIndex map[string]int)
 		p.permRes[pi] = int32(res)
 		role := p.roleIndex[perm.Role]
 		for ri := range routes {
-			if covers[res][ri] && slices.Contains(perm.Scopes, routes[ri].Scope) && p.rule[ri*nr+role] < 0 {
-				p.rule[ri*nr+role] = int32(pi)
+			if !covers[res][ri] {
+				continue
+			}
+			for _, s := range perm.Scopes {
+				if i := (ri*scopeSlots+int(s))*nr + role; p.rule[i] < 0 {
+					p.rule[i] = int32(pi)
+				}
 			}
 		}
 		for _, s := range perm.Scopes {

@@ -37,13 +37,45 @@ type Request struct {
 	Method string
 	Path   string
 	Attrs  Attributes
-	match  Match
-	routed bool // match is set (Route nil: no route)
+	// Escalations are the effects the request triggered (Route.Effects, or raised
+	// by the proxy with Escalate): the decision asks for the strongest of their
+	// scopes instead of the route's.
+	Escalations []Escalation
+	match       Match
+	routed      bool // match is set (Route nil: no route)
 }
 
 // Route returns the matched route, or nil for an unknown route or when the request
 // was not built by ReadRequest.
 func (r *Request) Route() *Route { return r.match.Route }
+
+// Scope is what the request asks for: the route's scope, or the strongest scope an
+// escalation raised it to. 0 for an unknown route.
+func (r *Request) Scope() Scope {
+	rt := r.Route()
+	if rt == nil && r.routed {
+		return 0
+	}
+	var s Scope
+	if rt != nil {
+		s = rt.Scope
+	} else if m, ok := MatchRoute(r.Method, r.Path); ok {
+		s = m.Route.Scope
+	}
+	for _, e := range r.Escalations {
+		if stronger(e.Scope, s) {
+			s = e.Scope
+		}
+	}
+	return s
+}
+
+// Escalate records an effect the caller learned by looking (an artifact upload over
+// an existing file, for example): the decision then asks for scope. A weaker scope
+// than the request's changes nothing.
+func (r *Request) Escalate(scope Scope, why string) {
+	r.Escalations = append(r.Escalations, Escalation{Scope: scope, Why: why})
+}
 
 // Input is the raw material of a request, as the proxy has it.
 type Input struct {
@@ -83,6 +115,14 @@ func ReadRequest(in Input) (*Request, error) {
 	rt := m.Route
 	var body *JSONValue
 	bodyRead := false
+	readOnce := func() error {
+		if bodyRead {
+			return nil
+		}
+		bodyRead = true
+		body, err = readBody(in.Body, in.MaxBody, rt.Proto)
+		return err
+	}
 	for _, spec := range rt.IDs {
 		switch spec.In {
 		case InPath:
@@ -100,15 +140,20 @@ func ReadRequest(in Input) (*Request, error) {
 				req.add(spec, vals[0])
 			}
 		case InBody:
-			if !bodyRead {
-				bodyRead = true
-				if body, err = readBody(in.Body, in.MaxBody, rt.Proto); err != nil {
-					return nil, err
-				}
+			if err := readOnce(); err != nil {
+				return nil, err
 			}
 			if err := req.fromJSON(body, spec, rt.Proto); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if len(rt.Effects) > 0 {
+		if err := readOnce(); err != nil {
+			return nil, err
+		}
+		if req.Escalations, err = evalEffects(rt, body); err != nil {
+			return nil, err
 		}
 	}
 	if rt.Type == TypeGraphQL {

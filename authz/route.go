@@ -110,7 +110,44 @@ type Route struct {
 	// literal siblings, because Starlette's declaration order says so (see
 	// routes_gateway.go). Werkzeug and every other route try literals first.
 	ParamFirst bool
-	params     []string // path parameter names in pattern order
+	// Kind says what the gate itself must know about the route (RouteKind).
+	Kind RouteKind
+	// Effects are body fields that make the call do more than Scope says; the
+	// decision then asks for the effect's scope (effect.go).
+	Effects []Effect
+	// Why says why the route's scope is what it is: what MLflow's handler does.
+	Why    string
+	params []string // path parameter names in pattern order
+}
+
+// RouteKind is a fact about a route that the proxy acts on, kept in the table rather
+// than guessed from the route's path.
+type RouteKind uint8
+
+// Route kinds.
+const (
+	KindPlain RouteKind = iota
+	// KindArtifactUpload writes artifact bytes at a key the caller names (the
+	// artifact proxy's PUT and multipart uploads, the UI's upload-artifact). MLflow
+	// overwrites an existing file silently, so an upload over one is a delete: the
+	// proxy looks before deciding (Request.Escalate).
+	KindArtifactUpload
+	// KindTraceStart starts a trace under an id the client chooses; MLflow
+	// overwrites an existing trace with that id (and its assessments), so the proxy
+	// looks before deciding, as for uploads.
+	KindTraceStart
+)
+
+func (k RouteKind) String() string {
+	switch k {
+	case KindPlain:
+		return "plain"
+	case KindArtifactUpload:
+		return "artifact-upload"
+	case KindTraceStart:
+		return "trace-start"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
 // Key is the route's "METHOD pattern" form, as in the golden file and in Resource URIs.
@@ -119,10 +156,10 @@ func (r *Route) Key() string { return r.Method + " " + r.Pattern }
 // Params returns the route's path parameter names, in pattern order.
 func (r *Route) Params() []string { return r.params }
 
-// BodyIDs reports whether the route carries ids in a JSON body (or is GraphQL), so
-// the proxy knows whether to buffer the body before deciding.
+// BodyIDs reports whether the decision reads the JSON body: the route carries ids
+// there, has effects, or is GraphQL. The proxy buffers such bodies before deciding.
 func (r *Route) BodyIDs() bool {
-	if r.Type == TypeGraphQL {
+	if r.Type == TypeGraphQL || len(r.Effects) > 0 {
 		return true
 	}
 	for _, s := range r.IDs {
@@ -152,6 +189,15 @@ func (r *Route) String() string {
 	}
 	if r.ParamFirst {
 		b.WriteString(" param-first")
+	}
+	if r.Kind != KindPlain {
+		b.WriteString(" kind=" + r.Kind.String())
+	}
+	for _, e := range r.Effects {
+		b.WriteString(" | " + e.String() + ": " + e.Why)
+	}
+	if r.Why != "" {
+		b.WriteString(" | why: " + r.Why)
 	}
 	return b.String()
 }
@@ -185,6 +231,9 @@ type spec struct {
 	repeat     []string
 	proto      *bool
 	paramFirst bool
+	effects    []Effect
+	whyText    string
+	routeKind  RouteKind
 }
 
 func r(pre prefixes, method, path string, typ ResourceType, scope Scope, ids ...IDSpec) spec {

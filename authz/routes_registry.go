@@ -4,27 +4,27 @@ package authz
 // named, not numbered; prompts are registered models tagged mlflow.prompt.is_prompt,
 // so they travel through these same routes. Deleting tags and aliases is delete.
 var registryRoutes = []spec{
-	r(rest2, post, "/mlflow/registered-models/create", TypeRegisteredModel, write, b(IDRegisteredModel, "name")),
+	r(rest2, post, "/mlflow/registered-models/create", TypeRegisteredModel, write, b(IDRegisteredModel, "name")).why("creates a registered model"),
 	r(rest2, get, "/mlflow/registered-models/get", TypeRegisteredModel, read, q(IDRegisteredModel, "name")),
 	r(rest2, get, "/mlflow/registered-models/search", TypeRegisteredModel, read).rep("order_by"),
-	r(rest2, post, "/mlflow/registered-models/rename", TypeRegisteredModel, write, b(IDRegisteredModel, "name")),
-	r(rest2, patch, "/mlflow/registered-models/update", TypeRegisteredModel, write, b(IDRegisteredModel, "name")),
+	r(rest2, post, "/mlflow/registered-models/rename", TypeRegisteredModel, write, b(IDRegisteredModel, "name")).why("renames the model; versions and aliases move with it"),
+	r(rest2, patch, "/mlflow/registered-models/update", TypeRegisteredModel, write, b(IDRegisteredModel, "name")).why("sets the description"),
 	r(rest2, del, "/mlflow/registered-models/delete", TypeRegisteredModel, remove, b(IDRegisteredModel, "name")),
 	r(rest2, get, "/mlflow/registered-models/get-latest-versions", TypeRegisteredModel, read, q(IDRegisteredModel, "name")).rep("stages"),
 	r(rest2, post, "/mlflow/registered-models/get-latest-versions", TypeRegisteredModel, read, b(IDRegisteredModel, "name")),
-	r(rest2, post, "/mlflow/registered-models/set-tag", TypeRegisteredModel, write, b(IDRegisteredModel, "name")),
+	r(rest2, post, "/mlflow/registered-models/set-tag", TypeRegisteredModel, write, b(IDRegisteredModel, "name")).why("sets a tag value"),
 	r(rest2, del, "/mlflow/registered-models/delete-tag", TypeRegisteredModel, remove, b(IDRegisteredModel, "name")),
 	r(rest2, get, "/mlflow/registered-models/alias", TypeRegisteredModel, read, q(IDRegisteredModel, "name")),
-	r(rest2, post, "/mlflow/registered-models/alias", TypeRegisteredModel, write, b(IDRegisteredModel, "name")),
+	r(rest2, post, "/mlflow/registered-models/alias", TypeRegisteredModel, write, b(IDRegisteredModel, "name")).why("points an alias at a version (moving it if it existed); the version itself stays"),
 	r(rest2, del, "/mlflow/registered-models/alias", TypeRegisteredModel, remove, b(IDRegisteredModel, "name")),
 
-	r(rest2, post, "/mlflow/model-versions/create", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDRun, "run_id"), b(IDLoggedModel, "model_id")),
+	r(rest2, post, "/mlflow/model-versions/create", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDRun, "run_id"), b(IDLoggedModel, "model_id")).why("registers a version of a run's or logged model's files, which MLflow checks against them").eff(whenOutsideLayout("source", manage, "makes MLflow serve files from a location the caller names, with its own credentials", promptSources...)),
 	r(rest2, get, "/mlflow/model-versions/get", TypeModelVersion, read, q(IDRegisteredModel, "name"), q(IDModelVersion, "version")),
 	r(rest2, get, "/mlflow/model-versions/search", TypeModelVersion, read).rep("order_by"),
 	r(rest2, get, "/mlflow/model-versions/get-download-uri", TypeModelVersion, read, q(IDRegisteredModel, "name"), q(IDModelVersion, "version")),
-	r(rest2, patch, "/mlflow/model-versions/update", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDModelVersion, "version")),
-	r(rest2, post, "/mlflow/model-versions/transition-stage", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDModelVersion, "version")),
-	r(rest2, post, "/mlflow/model-versions/set-tag", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDModelVersion, "version")),
+	r(rest2, patch, "/mlflow/model-versions/update", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDModelVersion, "version")).why("sets the description"),
+	r(rest2, post, "/mlflow/model-versions/transition-stage", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDModelVersion, "version")).why("moves the version to a stage").eff(whenTrue("archive_existing_versions", remove, "archives every other version in the target stage")),
+	r(rest2, post, "/mlflow/model-versions/set-tag", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDModelVersion, "version")).why("sets a tag value"),
 	r(rest2, del, "/mlflow/model-versions/delete-tag", TypeModelVersion, remove, b(IDRegisteredModel, "name"), b(IDModelVersion, "version")),
 	r(rest2, del, "/mlflow/model-versions/delete", TypeModelVersion, remove, b(IDRegisteredModel, "name"), b(IDModelVersion, "version")),
 }
@@ -38,11 +38,12 @@ var registryRoutes = []spec{
 var artifactRoutes = []spec{
 	r(rest2, get, "/mlflow-artifacts/artifacts", TypeArtifact, read, q(IDArtifactPath, "path")),
 	r(rest2, get, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, read, p(IDArtifactPath, "artifact_path")),
-	r(rest2, put, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")),
+	r(rest2, put, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("writes a new artifact file; over an existing file it is a delete").kind(KindArtifactUpload),
 	r(rest2, del, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, remove, p(IDArtifactPath, "artifact_path")),
-	r(rest2, post, "/mlflow-artifacts/mpu/create/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")),
-	r(rest2, post, "/mlflow-artifacts/mpu/complete/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")),
-	r(rest2, post, "/mlflow-artifacts/mpu/abort/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")),
+	r(rest2, post, "/mlflow-artifacts/mpu/create/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("starts a multipart upload of a new file; over an existing file it is a delete").kind(KindArtifactUpload),
+	r(rest2, post, "/mlflow-artifacts/mpu/complete/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("completes a multipart upload of a new file; over an existing file it is a delete").kind(KindArtifactUpload),
+	// Aborting throws away the uploaded parts of upload_id, whoever started it.
+	r(rest2, post, "/mlflow-artifacts/mpu/abort/{artifact_path...}", TypeArtifact, remove, p(IDArtifactPath, "artifact_path")).why("discards the parts of an upload in progress, whoever started it"),
 	r(rest2, get, "/mlflow-artifacts/presigned/{artifact_path...}", TypeArtifact, read, p(IDArtifactPath, "artifact_path")),
 }
 
@@ -50,10 +51,10 @@ var artifactRoutes = []spec{
 // Admin-only. Workspaces (--enable-workspaces): reading them is ordinary (the UI lists
 // them), administering them is manage or delete.
 var adminRoutes = []spec{
-	r(rest2, post, "/mlflow/webhooks", TypeWebhook, write),
+	r(rest2, post, "/mlflow/webhooks", TypeWebhook, write).why("registers a webhook; the type is Admin-only"),
 	r(rest2, get, "/mlflow/webhooks", TypeWebhook, read),
 	r(rest2, get, "/mlflow/webhooks/{webhook_id}", TypeWebhook, read, p(IDWebhook, "webhook_id")),
-	r(rest2, patch, "/mlflow/webhooks/{webhook_id}", TypeWebhook, write, p(IDWebhook, "webhook_id")),
+	r(rest2, patch, "/mlflow/webhooks/{webhook_id}", TypeWebhook, write, p(IDWebhook, "webhook_id")).why("changes a webhook; the type is Admin-only"),
 	r(rest2, del, "/mlflow/webhooks/{webhook_id}", TypeWebhook, remove, p(IDWebhook, "webhook_id")),
 	r(rest2, post, "/mlflow/webhooks/{webhook_id}/test", TypeWebhook, use, p(IDWebhook, "webhook_id")),
 
@@ -72,7 +73,7 @@ var serverRoutes = []spec{
 	r(root, get, "/static-files/{path...}", TypeUI, read),
 	r(root, get, "/build/{filename...}", TypeUI, read),
 	r(ajax3, get, "/mlflow/ui-telemetry", TypeUI, read),
-	r(ajax3, post, "/mlflow/ui-telemetry", TypeUI, write),
+	r(ajax3, post, "/mlflow/ui-telemetry", TypeUI, write).why("records UI telemetry events"),
 	r(root, get, "/health", TypeServer, read),
 	r(root, get, "/version", TypeServer, read),
 	r(both3, get, "/mlflow/server-info", TypeServer, read),

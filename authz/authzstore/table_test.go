@@ -9,6 +9,7 @@ import (
 
 	"github.com/mlflow-gate/mlflow-gate/authz"
 	"github.com/mlflow-gate/mlflow-gate/authz/authzstore"
+	"github.com/mlflow-gate/mlflow-gate/migrations"
 	"github.com/mlflow-gate/mlflow-gate/storage"
 	"github.com/mlflow-gate/mlflow-gate/storage/storagetest"
 )
@@ -168,5 +169,58 @@ func TestAllowDisallowDecide(t *testing.T) {
 	}
 	if ok, err := authzstore.Disallow(ctx, st, "tester", authz.RoleDefault, "runs", authz.ScopeDelete); err != nil || !ok || decide() {
 		t.Fatalf("disallow: %v %v", ok, err)
+	}
+}
+
+// TestUpgradeAddsEffectScopes: a database seeded before writes were decided by their
+// effects gets the scopes those effects ask for on the seed's resources and Admin's
+// permissions, so upgrading leaves Admin able to do what it did, and the stored table
+// equals a fresh seed's. The down migration takes them back.
+func TestUpgradeAddsEffectScopes(t *testing.T) {
+	st := seeded(t)
+	ctx := context.Background()
+	m, err := migrations.New(st.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Down(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	old, err := authzstore.Load(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reflect.DeepEqual(old, authz.DefaultTable()) {
+		t.Fatal("the down migration changed nothing")
+	}
+	p, err := authz.Compile(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := authz.Subject{Name: "admin", Roles: []string{authz.RoleAdmin}}
+	req, err := authz.ReadRequest(authz.Input{Method: "POST", RawPath: "/api/2.0/mlflow/model-versions/create",
+		Body: []byte(`{"name":"m","source":"s3://bucket/model"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Decide(admin, req); d.Allow {
+		t.Fatalf("the old table already lets Admin register an outside source: %v", d)
+	}
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := authzstore.Load(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, authz.DefaultTable()) {
+		t.Fatalf("upgraded table differs from a fresh seed: %v", authz.Diff(authz.DefaultTable(), got))
+	}
+	if p, err = authz.Compile(got); err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Decide(admin, req); !d.Allow {
+		t.Fatalf("after the upgrade Admin is refused: %v", d)
 	}
 }
