@@ -70,6 +70,7 @@ type Gate struct {
 	cop        *http.CrossOriginProtection
 	guards     []guardKind // by authz.Route.ID
 	rp         *httputil.ReverseProxy
+	lookup     *http.Client // the gate's own questions to MLflow (overwrite.go)
 }
 
 type hostPattern struct {
@@ -144,6 +145,8 @@ func New(cfg Config) (*Gate, error) {
 	for i := range routes {
 		g.guards[i] = classifyGuard(&routes[i])
 	}
+	g.lookup = &http.Client{Transport: transport, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	g.rp = &httputil.ReverseProxy{
 		Rewrite:   g.rewrite,
 		Transport: transport,

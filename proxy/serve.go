@@ -93,7 +93,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if m, ok := authz.MatchRoute(r.Method, path); ok {
 		c.route = m.Route
 		guard = g.guards[m.Route.ID]
-		if m.Route.BodyIDs() || guard != guardNone {
+		if m.Route.BodyIDs() || guard != guardNone || multipartUpload(m.Route) {
 			// The decision depends on the body: read it whole (with a limit), as
 			// MLflow will, and forward exactly those bytes.
 			if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
@@ -127,7 +127,19 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
 		return
 	}
-	d := g.policy.Decide(authz.Subject{Name: p.Username, Roles: p.Roles}, req)
+	subject := authz.Subject{Name: p.Username, Roles: p.Roles}
+	d := g.policy.Decide(subject, req)
+	if d.Allow && (d.Route.Kind == authz.KindArtifactUpload || d.Route.Kind == authz.KindTraceStart) {
+		if d, err = g.checkOverwrite(r.Context(), subject, req, d, c.rawQuery, body); err != nil {
+			if errors.Is(err, errLookup) {
+				g.log.LogAttrs(r.Context(), slog.LevelWarn, "overwrite check failed", slog.String("error", err.Error()))
+				g.refuse(c, r, req, &d, http.StatusBadGateway, codeBadGateway, "mlflow-gate could not check with MLflow what this write would replace", OutcomeUnavailable, "overwrite_check")
+				return
+			}
+			g.refuse(c, r, req, &d, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
+			return
+		}
+	}
 	if !d.Allow {
 		g.log.LogAttrs(r.Context(), slog.LevelInfo, "denied", slog.String("decision", d.String()),
 			slog.String("user", p.Username), slog.String("request_id", g.requestID(w, r)))
@@ -170,6 +182,12 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.record(c, r, req, &d, OutcomeAllow, rule)
 	}
+}
+
+// multipartUpload: the multipart routes name the file in their JSON body, which the
+// overwrite check reads.
+func multipartUpload(rt *authz.Route) bool {
+	return rt.Kind == authz.KindArtifactUpload && rt.Method == http.MethodPost && strings.Contains(rt.Pattern, "/mlflow-artifacts/mpu/")
 }
 
 // refuseIdentity answers a failed authentication. Only a presented-but-bad
