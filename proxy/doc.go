@@ -27,7 +27,8 @@
 //  5. Decide (403 with the reason), then the mlflow.user rule (usertag.go).
 //  6. Forward: the raw path and query exactly as decided, the buffered body byte for
 //     byte (except a stamped run creation), identity and forwarding headers the
-//     client sent stripped, the gate's X-Mlflow-Gate-User and X-Forwarded-* set,
+//     client sent stripped, and every header with "_" in its name (MLflow's WSGI
+//     side reads X_Remote_User as X-Remote-User), the gate's X-Mlflow-Gate-User and X-Forwarded-* set,
 //     Host set to the upstream's, Origin dropped (forward.go says why).
 //  7. Audit every write, delete and refusal (reads when configured) after the
 //     response, with the status the client got.

@@ -64,6 +64,7 @@ var stripExact = []string{
 	"X-User",                        //
 	"X-Email",                       //
 	"X-Mlflow-Assistant-Delegation", // MLflow's own user-scoped delegation credential
+	"X-Mlflow-Guardrail-Bypass",     // MLflow's internal "skip the AI-gateway guardrails" flag
 }
 
 // Origin is dropped because the gate has done the browser check itself
@@ -95,6 +96,16 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	h := out.Header
 	provider := h.Get("Authorization")
 	for k := range h {
+		if strings.IndexByte(k, '_') >= 0 {
+			// MLflow's Flask side reads headers from the WSGI environ, where
+			// X_Remote_User and X-Remote-User are both HTTP_X_REMOTE_USER: every
+			// name stripped below has as many underscore spellings as it has
+			// dashes, X_MLFLOW_WORKSPACE included. Like nginx's default
+			// (underscores_in_headers off), no header with an underscore in its
+			// name reaches MLflow; no client MLflow knows sends one.
+			delete(h, k)
+			continue
+		}
 		for _, p := range stripPrefixes {
 			if strings.HasPrefix(k, p) {
 				delete(h, k)

@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/mlflow-gate/mlflow-gate/storage/storagetest"
+)
+
+// hostileRig is a gate on a fresh database with a Default user alice and her PAT.
+type hostileRig struct {
+	env   map[string]string
+	g     *gateProc
+	alice string // alice's PAT
+}
+
+func newHostileRig(t *testing.T, extra map[string]string) *hostileRig {
+	t.Helper()
+	env := gateEnv(t, storagetest.EmptyDatabase(t))
+	for k, v := range extra {
+		env[k] = v
+	}
+	g := startGate(t, env)
+	if out, err := cli(t, env, "correct horse battery staple\n", "user", "add", "alice", "--password-stdin"); err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
+	return &hostileRig{env: env, g: g, alice: createPAT(t, env, "alice")}
+}
+
+// call sends one request through the gate as the holder of pat; hdr are
+// name/value pairs set verbatim (underscores kept).
+func (h *hostileRig) call(t *testing.T, pat, method, path string, body any, hdr ...string) (int, []byte, http.Header) {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, h.g.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pat != "" {
+		req.Header.Set("Authorization", "Bearer "+pat)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header[hdr[i]] = append(req.Header[hdr[i]], hdr[i+1]) // no canonicalization
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header
+}
+
+// must is call that wants 200 and decodes the JSON answer.
+func (h *hostileRig) must(t *testing.T, pat, method, path string, body any, hdr ...string) map[string]any {
+	t.Helper()
+	code, b, _ := h.call(t, pat, method, path, body, hdr...)
+	if code != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", method, path, code, b)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s %s: %q is not JSON: %v", method, path, b, err)
+	}
+	return out
+}
+
+// runTags reads a run back through the gate and returns its tags.
+func (h *hostileRig) runTags(t *testing.T, pat, runID string) (map[string]string, map[string]any) {
+	t.Helper()
+	res := h.must(t, pat, "GET", "/api/2.0/mlflow/runs/get?run_id="+runID, nil)
+	run, _ := res["run"].(map[string]any)
+	info, _ := run["info"].(map[string]any)
+	data, _ := run["data"].(map[string]any)
+	tags := map[string]string{}
+	list, _ := data["tags"].([]any)
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		k, _ := m["key"].(string)
+		v, _ := m["value"].(string)
+		tags[k] = v
+	}
+	return tags, info
+}
+
+func (h *hostileRig) experiment(t *testing.T, pat, name string) string {
+	t.Helper()
+	res := h.must(t, pat, "POST", "/api/2.0/mlflow/experiments/create", map[string]any{"name": name})
+	id, _ := res["experiment_id"].(string)
+	if id == "" {
+		t.Fatalf("experiments/create: %v", res)
+	}
+	return id
+}
+
+func uniqueName(t *testing.T) string {
+	return strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + "-" + randomSecret()[:8]
+}
+
+// TestHostileProxyUnderscoreHeaders: MLflow's Flask side reads headers from the
+// WSGI environ, where If_None_Match is If-None-Match. Through the gate no
+// underscore spelling reaches MLflow: MLflow answers a download in full although
+// the client asked, in underscore spelling, for a 304, and a run's mlflow.user is
+// the gate user whatever identity headers the client adds.
+func TestHostileProxyUnderscoreHeaders(t *testing.T) {
+	h := newHostileRig(t, nil)
+	exp := h.experiment(t, h.alice, uniqueName(t))
+	hostile := []string{"X_Mlflow_Gate_User", "mallory", "X_Remote_User", "mallory", "X_Forwarded_For", "6.6.6.6",
+		"X_MLFLOW_WORKSPACE", "other-team", "X_Forwarded_User", "mallory"}
+	res := h.must(t, h.alice, "POST", "/api/2.0/mlflow/runs/create", map[string]any{"experiment_id": exp}, hostile...)
+	runID := res["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+	tags, info := h.runTags(t, h.alice, runID)
+	if tags["mlflow.user"] != "alice" || info["user_id"] != "alice" {
+		t.Errorf("run made with X_Mlflow_Gate_User: mallory has mlflow.user %q, user_id %v; want alice", tags["mlflow.user"], info["user_id"])
+	}
+
+	const content = "hello through the gate"
+	art := "/api/2.0/mlflow-artifacts/artifacts/" + exp + "/" + runID + "/artifacts/hello.txt"
+	if code, b, _ := h.call(t, h.alice, "PUT", art, content); code != http.StatusOK {
+		t.Fatalf("upload: %d %s", code, b)
+	}
+	get := "/get-artifact?run_uuid=" + runID + "&path=hello.txt"
+	// MLflow does act on the dashed spellings: the download is conditional.
+	if code, b, _ := h.call(t, h.alice, "GET", get, nil, "If-None-Match", "*"); code != http.StatusNotModified {
+		t.Fatalf("If-None-Match: * got %d %q; want MLflow's 304 (the check below would prove nothing)", code, b)
+	}
+	for _, hdr := range [][]string{{"If_None_Match", "*"}, {"If_Modified_Since", "Fri, 01 Jan 2100 00:00:00 GMT"}, {"If_Range", "x", "Range", "bytes=0-1"}} {
+		code, b, _ := h.call(t, h.alice, "GET", get, nil, append(hdr, hostile...)...)
+		want := http.StatusOK
+		if len(hdr) > 2 {
+			want = http.StatusPartialContent // Range applies; the underscore If_Range must not void it
+		}
+		if code != want || (want == http.StatusOK && string(b) != content) {
+			t.Errorf("GET with %v: %d %q; want %d with the artifact (MLflow acted on an underscore header)", hdr, code, b, want)
+		}
+	}
+}
