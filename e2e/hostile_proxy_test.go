@@ -2,11 +2,17 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mlflow-gate/mlflow-gate/storage/storagetest"
 )
@@ -154,4 +160,108 @@ func TestHostileProxyUnderscoreHeaders(t *testing.T) {
 			t.Errorf("GET with %v: %d %q; want %d with the artifact (MLflow acted on an underscore header)", hdr, code, b, want)
 		}
 	}
+}
+
+func auditCount(t *testing.T, dbURL, where string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE `+where).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestHostileProxyJunkTokensCannotFillTheAudit sends 20,000 requests with junk
+// credentials from loopback: the audit table grows by a handful of summary
+// rows (one per address and minute, with the count), the metric counts every
+// 401, and the gate still serves a valid PAT.
+func TestHostileProxyJunkTokensCannotFillTheAudit(t *testing.T) {
+	h := newHostileRig(t, nil)
+	db := h.env["MLFLOW_GATE_DATABASE_URL"]
+	before := auditCount(t, db, "true")
+	const total, workers = 20000, 32
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 10 * time.Second}
+	junk := []string{"Bearer not-a-token", "Bearer eyJhbGciOiJFUzI1NiJ9.e30.c2ln", "Basic " + basic("alice", "mgp_junk"),
+		"Bearer " + h.alice[:len(h.alice)-1] + flip(h.alice[len(h.alice)-1])}
+	var next, unauthorized, other atomic.Int64
+	deadline := time.Now().Add(90 * time.Second)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= total && time.Now().Before(deadline); i = next.Add(1) {
+				req, _ := http.NewRequest("GET", h.g.URL+"/api/2.0/mlflow/experiments/search?max_results=1", nil)
+				req.Header.Set("Authorization", junk[i%int64(len(junk))])
+				resp, err := client.Do(req)
+				if err != nil {
+					other.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusUnauthorized {
+					unauthorized.Add(1)
+				} else {
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := unauthorized.Load(); n != total || other.Load() != 0 {
+		t.Fatalf("%d of %d junk requests got 401 in time, %d something else", n, total, other.Load())
+	}
+	// The gate still answers a valid credential after the flood.
+	if code, b, _ := h.call(t, h.alice, "GET", "/api/2.0/mlflow/experiments/search?max_results=1", nil); code != http.StatusOK {
+		t.Fatalf("valid PAT after the flood: %d %s", code, b)
+	}
+	_, metrics := get(t, "http://"+h.env["MLFLOW_GATE_METRICS_LISTEN"]+"/metrics")
+	if !strings.Contains(metrics, `mlflow_gate_decisions_total{outcome="unauthenticated"} 20000`) {
+		t.Errorf("the 401 counter does not count every junk request:\n%s", grepLines(metrics, "decisions_total"))
+	}
+	h.g.stop(t) // flushes the window
+	grown := auditCount(t, db, "true") - before
+	if grown > 5 {
+		t.Fatalf("the audit table grew by %d rows for %d junk requests, want a handful", grown, total)
+	}
+	if n := auditCount(t, db, `action = 'auth.failures' AND remote_addr = '127.0.0.1' AND decision = 'unauthenticated'
+		AND status = 401 AND rule <> '' AND (detail->>'count')::int > 0 AND detail ? 'first' AND detail ? 'last'`); n == 0 || n > 3 {
+		t.Fatalf("%d summary rows for 127.0.0.1, want one per minute the flood lasted", n)
+	}
+	if sum := auditCount(t, db, `action = 'auth.failures' AND (detail->>'count')::int > 0`); sum == 0 {
+		t.Fatal("no summary row")
+	}
+	var counted int
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, `SELECT coalesce(sum((detail->>'count')::int), 0) FROM audit_events WHERE action = 'auth.failures'`).Scan(&counted); err != nil {
+		t.Fatal(err)
+	}
+	if counted != total {
+		t.Fatalf("summary rows count %d failures, want %d", counted, total)
+	}
+	if leaked := auditCount(t, db, `detail::text LIKE '%mgp_%' OR detail::text LIKE '%not-a-token%'`); leaked != 0 {
+		t.Fatalf("%d audit rows carry a credential", leaked)
+	}
+}
+
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

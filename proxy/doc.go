@@ -31,7 +31,9 @@
 //     side reads X_Remote_User as X-Remote-User), the gate's X-Mlflow-Gate-User and X-Forwarded-* set,
 //     Host set to the upstream's, Origin dropped (forward.go says why).
 //  7. Audit every write, delete and refusal (reads when configured) after the
-//     response, with the status the client got.
+//     response, with the status the client got. Bad-credential 401s are counted
+//     per address instead and written as one summary per address and minute
+//     (authfail.go); Close writes the last window.
 //
 // # What cmd sets on the http.Server in front of the gate
 //

@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mlflow-gate/mlflow-gate/authz"
@@ -51,7 +52,8 @@ type Config struct {
 	RequestID func(w http.ResponseWriter, r *http.Request) string
 }
 
-// Gate is the authorizing reverse proxy. It is safe for concurrent use.
+// Gate is the authorizing reverse proxy. It is safe for concurrent use. Close
+// it when done: it writes authentication-failure summaries in the background.
 type Gate struct {
 	upstream   *url.URL
 	basePath   string
@@ -70,6 +72,10 @@ type Gate struct {
 	cop        *http.CrossOriginProtection
 	guards     []guardKind // by authz.Route.ID
 	rp         *httputil.ReverseProxy
+	failures   *authFailures
+	stop       chan struct{} // closed by Close
+	flushDone  chan struct{} // closed when the failure flusher has stopped
+	closeOnce  sync.Once
 }
 
 type hostPattern struct {
@@ -158,6 +164,8 @@ func New(cfg Config) (*Gate, error) {
 		ErrorHandler:   g.errorHandler,
 		ModifyResponse: g.modifyResponse,
 	}
+	g.failures, g.stop, g.flushDone = newAuthFailures(), make(chan struct{}), make(chan struct{})
+	go g.runFailureFlush(authFailureWindow)
 	return g, nil
 }
 

@@ -172,8 +172,10 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// refuseIdentity answers a failed authentication. Only a presented-but-bad
-// credential is audited: anonymous probes would flood the table.
+// refuseIdentity answers a failed authentication. Anonymous requests are not
+// audited; a presented-but-bad credential is counted per address into one
+// summary row per minute (authfail.go): either kind, one row per request, would
+// let anyone fill the table. The metric counts every one.
 func (g *Gate) refuseIdentity(c *call, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrNoCredentials):
@@ -181,8 +183,10 @@ func (g *Gate) refuseIdentity(c *call, r *http.Request, err error) {
 		challenges(c.Header(), r.URL.Path, false)
 		writeError(c, http.StatusUnauthorized, codeUnauthenticated, "credentials required: a bearer token, or Basic with a username and personal access token")
 	case errors.Is(err, ErrBadCredentials):
+		g.metrics.Outcome(OutcomeUnauthenticated)
 		challenges(c.Header(), r.URL.Path, true)
-		g.refuse(c, r, nil, nil, http.StatusUnauthorized, codeUnauthenticated, "invalid, expired or revoked credentials", OutcomeUnauthenticated, "bad_credentials")
+		writeError(c, http.StatusUnauthorized, codeUnauthenticated, "invalid, expired or revoked credentials")
+		g.failures.add(r.RemoteAddr, reasonOf(err), c.start)
 	default:
 		// The verifier could not tell (database down, revocation state stale):
 		// fail closed, and say 503 so the stock client retries rather than 401,

@@ -145,6 +145,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
+	defer gate.Close() // after the servers stop, before the audit log closes: it writes the failure summaries
 
 	mux := http.NewServeMux()
 	prov.Mount(mux)
