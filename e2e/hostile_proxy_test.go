@@ -265,3 +265,58 @@ func grepLines(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestHostileProxyUITelemetryOffByDefault: the UI's telemetry calls are answered
+// by the gate in the shapes real MLflow uses with telemetry disabled, and reach
+// MLflow (here told apart by MLflow's Server header) only with
+// MLFLOW_GATE_UI_TELEMETRY=true.
+func TestHostileProxyUITelemetryOffByDefault(t *testing.T) {
+	const path = "/ajax-api/3.0/mlflow/ui-telemetry"
+	records := `{"records":[{"event_name":"forged","timestamp_ns":1,"params":{},"installation_id":"x","session_id":"y"}]}`
+	direct := func(method, body string) (string, string) {
+		req, _ := http.NewRequest(method, need(t, "MLFLOW_GATE_TEST_MLFLOW_URL")+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return canonicalJSON(t, b), resp.Header.Get("Server")
+	}
+	wantGet, server := direct("GET", "")
+	wantPost, _ := direct("POST", records)
+	if server == "" {
+		t.Fatal("MLflow sends no Server header: the test cannot tell who answered")
+	}
+	for _, on := range []bool{false, true} {
+		extra := map[string]string{}
+		if on {
+			extra["MLFLOW_GATE_UI_TELEMETRY"] = "true"
+		}
+		h := newHostileRig(t, extra)
+		for method, want := range map[string]string{"GET": wantGet, "POST": wantPost} {
+			var body any
+			if method == "POST" {
+				body = records
+			}
+			code, b, hdr := h.call(t, h.alice, method, path, body)
+			if code != http.StatusOK || canonicalJSON(t, b) != want {
+				t.Errorf("on=%v %s: %d %s, want MLflow's %s", on, method, code, b, want)
+			}
+			if forwarded := hdr.Get("Server") == server; forwarded != on {
+				t.Errorf("on=%v %s: forwarded to MLflow = %v", on, method, forwarded)
+			}
+		}
+	}
+}
+
+func canonicalJSON(t *testing.T, b []byte) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%q is not JSON", b)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}

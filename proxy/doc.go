@@ -30,6 +30,8 @@
 //     client sent stripped, and every header with "_" in its name (MLflow's WSGI
 //     side reads X_Remote_User as X-Remote-User), the gate's X-Mlflow-Gate-User and X-Forwarded-* set,
 //     Host set to the upstream's, Origin dropped (forward.go says why).
+//     The UI's ui-telemetry calls are answered by the gate itself, as MLflow
+//     with telemetry disabled, unless Config.UITelemetry is set.
 //  7. Audit every write, delete and refusal (reads when configured) after the
 //     response, with the status the client got. Bad-credential 401s are counted
 //     per address instead and written as one summary per address and minute

@@ -39,6 +39,10 @@ type Config struct {
 	MaxBody    int64
 	AuditReads bool // audit allowed reads too (writes, deletes and refusals always are)
 	Workspaces bool // forward X-MLFLOW-WORKSPACE (MLflow runs with --enable-workspaces)
+	// UITelemetry forwards the UI's ui-telemetry calls to MLflow, which passes
+	// the (caller-built) records on to MLflow's telemetry service. Off: the gate
+	// answers them itself as MLflow does with telemetry disabled.
+	UITelemetry bool
 	// Transport toward MLflow; nil: NewTransport(UpstreamTimeout), shared by
 	// every request. UpstreamTimeout must then be 0: set the timeout on yours.
 	Transport       http.RoundTripper
@@ -66,6 +70,7 @@ type Gate struct {
 	maxBody    int64
 	auditReads bool
 	workspaces bool
+	telemetry  bool
 	minRate    int64
 	grace      time.Duration
 	requestID  func(http.ResponseWriter, *http.Request) string
@@ -107,7 +112,7 @@ func New(cfg Config) (*Gate, error) {
 		problems = append(problems, "MaxBody, MinBodyRate, BodyGrace and UpstreamTimeout must not be negative")
 	}
 	g := &Gate{policy: cfg.Policy, auth: cfg.Auth, audit: cfg.Audit, metrics: cfg.Metric, log: cfg.Logger,
-		maxBody: cfg.MaxBody, auditReads: cfg.AuditReads, workspaces: cfg.Workspaces,
+		maxBody: cfg.MaxBody, auditReads: cfg.AuditReads, workspaces: cfg.Workspaces, telemetry: cfg.UITelemetry,
 		minRate: cfg.MinBodyRate, grace: cfg.BodyGrace, requestID: cfg.RequestID, cop: http.NewCrossOriginProtection()}
 	for _, h := range cfg.Hosts {
 		hp, err := parseHost(h)

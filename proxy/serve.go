@@ -3,8 +3,10 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,8 +153,25 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.body = body
 
 	g.metrics.Outcome(OutcomeAllow)
+	if !g.telemetry && isUITelemetry(d.Route) {
+		answerUITelemetry(c, r.Method)
+	} else {
+		g.forward(c, w, r)
+	}
+
+	if scope := d.Route.Scope; scope != authz.ScopeRead || g.auditReads {
+		rule := ""
+		if d.Permission != nil {
+			rule = d.Permission.String()
+		}
+		g.record(c, r, req, &d, OutcomeAllow, rule)
+	}
+}
+
+// forward hands an allowed request to the reverse proxy.
+func (g *Gate) forward(c *call, w http.ResponseWriter, r *http.Request) {
 	in := r.WithContext(context.WithValue(r.Context(), callKey{}, c))
-	if body == nil {
+	if c.body == nil {
 		in.Body, c.rate = limitBodyRate(w, r, g.minRate, g.grace)
 	}
 	// Protocol upgrades (WebSocket, h2c) would hand the client a raw connection
@@ -162,13 +181,30 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		in.Header.Del("Upgrade")
 	}
 	g.rp.ServeHTTP(c, in)
+}
 
-	if scope := d.Route.Scope; scope != authz.ScopeRead || g.auditReads {
-		rule := ""
-		if d.Permission != nil {
-			rule = d.Permission.String()
-		}
-		g.record(c, r, req, &d, OutcomeAllow, rule)
+// isUITelemetry is the UI's telemetry route (GET: the client config, POST:
+// records to send on), /ajax-api/3.0/mlflow/ui-telemetry.
+func isUITelemetry(rt *authz.Route) bool {
+	return rt != nil && rt.Type == authz.TypeUI && strings.HasSuffix(rt.Pattern, "/mlflow/ui-telemetry")
+}
+
+// answerUITelemetry answers as MLflow 3.18 does with telemetry disabled
+// (server/handlers.py get_ui_telemetry_handler: telemetry/constant.py
+// FALLBACK_UI_CONFIG; post_ui_telemetry_handler: status disabled, which tells
+// the UI to stop sending). The records the caller built go nowhere.
+func answerUITelemetry(w http.ResponseWriter, method string) {
+	body := `{"status":"disabled"}`
+	if method == http.MethodGet || method == http.MethodHead {
+		body = `{"disable_ui_telemetry":true,"disable_ui_events":[],"ui_rollout_percentage":0}`
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if method != http.MethodHead {
+		_, _ = io.WriteString(w, body)
 	}
 }
 

@@ -139,6 +139,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		Logger:      log,
 		AuditReads:  cfg.AuditReads,
 		Workspaces:  cfg.MLflowWorkspaces,
+		UITelemetry: cfg.UITelemetry,
 		MinBodyRate: 16 << 10,
 		BodyGrace:   10 * time.Second,
 	})
