@@ -320,3 +320,59 @@ func canonicalJSON(t *testing.T, b []byte) string {
 	out, _ := json.Marshal(v)
 	return string(out)
 }
+
+// TestHostileProxyServerErrorsHideInternals: real MLflow 3.18 answers some odd
+// but accepted input with a 500 whose message is the Python exception (int()
+// failing on an experiment id inside traces/search; the promptlab handler
+// passing tags to the store as dicts). Through the gate the caller gets the error code and
+// the request id; the gate's log has MLflow's text.
+func TestHostileProxyServerErrorsHideInternals(t *testing.T) {
+	h := newHostileRig(t, nil)
+	mlflow := need(t, "MLFLOW_GATE_TEST_MLFLOW_URL")
+	exp := h.experiment(t, h.alice, uniqueName(t))
+	promptlab := `{"experiment_id":"` + exp + `","tags":[{"key":"a","value":"b"}],"prompt_template":"x","prompt_parameters":[{"key":"a","value":"b"}],"model_route":"r","model_input":"i","mlflow_version":"3.18.0"}`
+	for _, tc := range []struct {
+		method, path, body, leak string
+	}{
+		{"POST", "/api/3.0/mlflow/traces/search", `{"locations":[{"type":"MLFLOW_EXPERIMENT","mlflow_experiment":{"experiment_id":"x"}}]}`, "invalid literal for int()"},
+		{"POST", "/ajax-api/2.0/mlflow/runs/create-promptlab-run", promptlab, "object has no attribute 'key'"},
+	} {
+		// MLflow itself leaks it (else this test proves nothing).
+		req, _ := http.NewRequest(tc.method, mlflow+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 500 || !strings.Contains(string(direct), tc.leak) {
+			t.Fatalf("MLflow answers %s %s with %d %s; want a 500 with %q", tc.method, tc.path, resp.StatusCode, direct, tc.leak)
+		}
+		var body any
+		if tc.body != "" {
+			body = tc.body
+		}
+		code, b, hdr := h.call(t, h.alice, tc.method, tc.path, body)
+		var e struct {
+			Code    string `json:"error_code"`
+			Message string `json:"message"`
+		}
+		rid := hdr.Get("X-Request-Id")
+		if code != 500 || json.Unmarshal(b, &e) != nil || e.Code != "INTERNAL_ERROR" || rid == "" || !strings.Contains(e.Message, rid) {
+			t.Errorf("%s %s through the gate: %d %s (X-Request-Id %q); want 500 INTERNAL_ERROR naming the request id", tc.method, tc.path, code, b, rid)
+		}
+		if strings.Contains(string(b), tc.leak) {
+			t.Errorf("%s %s: MLflow's internals reached the caller: %s", tc.method, tc.path, b)
+		}
+		// The gate logs before it answers, but its stderr reaches this
+		// process through a pipe: give it a moment.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !strings.Contains(h.g.stderr.String(), rid); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		logs := h.g.stderr.String()
+		if !strings.Contains(logs, tc.leak) || !strings.Contains(logs, rid) {
+			t.Errorf("the gate log lacks MLflow's original %q with request id %s", tc.leak, rid)
+		}
+	}
+}

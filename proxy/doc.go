@@ -30,6 +30,8 @@
 //     client sent stripped, and every header with "_" in its name (MLflow's WSGI
 //     side reads X_Remote_User as X-Remote-User), the gate's X-Mlflow-Gate-User and X-Forwarded-* set,
 //     Host set to the upstream's, Origin dropped (forward.go says why).
+//     MLflow's 5xx bodies (SQL, parameters, Python errors) are replaced by its
+//     error_code and the request id; the log gets the original, at most 4 KiB.
 //     The UI's ui-telemetry calls are answered by the gate itself, as MLflow
 //     with telemetry disabled, unless Config.UITelemetry is set.
 //  7. Audit every write, delete and refusal (reads when configured) after the

@@ -3,11 +3,14 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -149,11 +152,81 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 // opaque origin, and <img> sources in the UI are not affected.
 func (g *Gate) modifyResponse(resp *http.Response) error {
 	resp.Header.Del("Set-Cookie")
-	if c := callOf(resp.Request.Context()); c != nil && c.artifact {
+	c := callOf(resp.Request.Context())
+	if c != nil && c.artifact {
 		resp.Header.Set("Content-Security-Policy", "sandbox")
 		resp.Header.Set("X-Content-Type-Options", "nosniff")
 	}
+	if resp.StatusCode >= 500 && !isEventStream(resp.Header) {
+		g.hideServerError(c, resp)
+	}
 	return nil
+}
+
+// maxLoggedError bounds how much of an MLflow error body goes to the log.
+const maxLoggedError = 4 << 10
+
+// hideServerError replaces the body of an MLflow 5xx. MLflow puts the
+// exception's text in the message of its 500s and 503s: psycopg2 and
+// SQLAlchemy errors with the SQL statement, its parameters and constraint
+// names, Python errors naming internals. The caller gets MLflow's error_code
+// (INTERNAL_ERROR when the body is not MLflow's JSON) and the request id, with
+// the status kept (the stock client retries 503 by itself); the log gets the
+// original, bounded.
+func (g *Gate) hideServerError(c *call, resp *http.Response) {
+	orig, _ := io.ReadAll(io.LimitReader(resp.Body, maxLoggedError))
+	_ = resp.Body.Close()
+	code := "INTERNAL_ERROR"
+	var e struct {
+		Code string `json:"error_code"`
+	}
+	if resp.Header.Get("Content-Encoding") == "" && json.Unmarshal(orig, &e) == nil && isErrorCode(e.Code) {
+		code = e.Code
+	}
+	rid := ""
+	if c != nil {
+		rid = g.requestID(c.ResponseWriter, resp.Request)
+	}
+	g.log.LogAttrs(resp.Request.Context(), slog.LevelWarn, "MLflow answered with a server error",
+		slog.Int("status", resp.StatusCode), slog.String("method", resp.Request.Method),
+		slog.String("path", resp.Request.URL.Path), slog.String("request_id", rid), slog.String("error_code", code),
+		slog.String("body", string(orig)))
+	msg := "MLflow failed to handle the request"
+	if rid != "" {
+		msg += "; request id " + rid + " (the server log has the detail)"
+	}
+	b, _ := json.Marshal(errorBody{Code: code, Message: msg})
+	h := resp.Header
+	for _, k := range []string{"Content-Encoding", "Content-Md5", "Etag", "Last-Modified", "Content-Range", "Content-Disposition", "Trailer"} {
+		h.Del(k)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.TransferEncoding = nil
+	resp.Trailer = nil
+}
+
+// isErrorCode accepts MLflow's error codes (ErrorCode enum names) and nothing
+// that could carry text: upper-case letters, digits and underscores.
+func isErrorCode(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; (b < 'A' || b > 'Z') && (b < '0' || b > '9') && b != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func isEventStream(h http.Header) bool {
+	ct, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
 }
 
 // errorHandler answers transport failures in MLflow's shape, without internals
