@@ -376,3 +376,28 @@ func TestHostileProxyServerErrorsHideInternals(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileProxyPromptlabRunCarriesTheGateUser: create-promptlab-run cannot
+// take tags in its body (MLflow hands them to the store as dicts), so the gate
+// tags the run it made; a client's mlflow.user claim is dropped. Read back as
+// the user, the run's mlflow.user and user_id are alice's.
+func TestHostileProxyPromptlabRunCarriesTheGateUser(t *testing.T) {
+	h := newHostileRig(t, nil)
+	exp := h.experiment(t, h.alice, uniqueName(t))
+	for name, tags := range map[string]any{"no tags": nil, "claimed mallory": []any{map[string]string{"key": "mlflow.user", "value": "mallory"}}} {
+		body := map[string]any{"experiment_id": exp, "prompt_template": "say {{ x }}", "prompt_parameters": []any{map[string]string{"key": "x", "value": "hi"}},
+			"model_route": "route", "model_input": "say hi", "model_output": "hi", "mlflow_version": "3.18.0", "user_id": "mallory"}
+		if tags != nil {
+			body["tags"] = tags
+		}
+		res := h.must(t, h.alice, "POST", "/ajax-api/2.0/mlflow/runs/create-promptlab-run", body)
+		runID, _ := res["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+		if runID == "" {
+			t.Fatalf("%s: no run in %v", name, res)
+		}
+		tagsGot, info := h.runTags(t, h.alice, runID)
+		if tagsGot["mlflow.user"] != "alice" || info["user_id"] != "alice" {
+			t.Errorf("%s: promptlab run has mlflow.user %q, user_id %v; want alice", name, tagsGot["mlflow.user"], info["user_id"])
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -160,6 +161,62 @@ func (g *Gate) modifyResponse(resp *http.Response) error {
 	if resp.StatusCode >= 500 && !isEventStream(resp.Header) {
 		g.hideServerError(c, resp)
 	}
+	if c != nil && c.stampRun && resp.StatusCode == http.StatusOK {
+		return g.tagCreatedRun(c, resp)
+	}
+	return nil
+}
+
+// errRunNotTagged: MLflow created a run the gate could not tag (502).
+var errRunNotTagged = errors.New("proxy: the created run could not be tagged with " + userTag)
+
+// maxCreatedRun bounds the run-creation answer the gate reads for its id.
+const maxCreatedRun = 1 << 20
+
+// tagCreatedRun sets mlflow.user on the run create-promptlab-run made. That
+// handler passes the body's tags to the store as plain dicts, which no store
+// can read (any tag fails the request), so the gate cannot put the tag in the
+// body as it does on runs/create; it sets it with runs/set-tag, as the gate
+// user, before the caller sees the run. On failure the caller gets 502, not the
+// untagged run.
+func (g *Gate) tagCreatedRun(c *call, resp *http.Response) error {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxCreatedRun+1))
+	_ = resp.Body.Close()
+	if err != nil || len(b) > maxCreatedRun || resp.Header.Get("Content-Encoding") != "" {
+		return fmt.Errorf("%w: reading MLflow's answer: %v", errRunNotTagged, err)
+	}
+	var created struct {
+		Run struct {
+			Info struct {
+				RunID string `json:"run_id"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	if err := json.Unmarshal(b, &created); err != nil || created.Run.Info.RunID == "" {
+		return fmt.Errorf("%w: MLflow's answer names no run", errRunNotTagged)
+	}
+	body, _ := json.Marshal(map[string]string{"run_id": created.Run.Info.RunID, "key": userTag, "value": c.principal.Username})
+	u := *g.upstream
+	u.Path, u.RawPath = strings.TrimRight(g.upstream.Path, "/")+"/api/2.0/mlflow/runs/set-tag", ""
+	req, err := http.NewRequestWithContext(resp.Request.Context(), http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errRunNotTagged, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Mlflow-Gate-User", c.principal.Username)
+	tr, err := g.transport.RoundTrip(req)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errRunNotTagged, err)
+	}
+	msg, _ := io.ReadAll(io.LimitReader(tr.Body, maxLoggedError))
+	_ = tr.Body.Close()
+	if tr.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: runs/set-tag answered %d: %s", errRunNotTagged, tr.StatusCode, msg)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	resp.TransferEncoding = nil
 	return nil
 }
 
@@ -237,6 +294,8 @@ func (g *Gate) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	var status int
 	var code, msg, kind string
 	switch {
+	case errors.Is(err, errRunNotTagged):
+		status, code, msg, kind = http.StatusBadGateway, codeBadGateway, "MLflow created the run but the gate could not set its "+userTag+" tag", UpstreamUnreachable
 	case errors.Is(err, errSlowBody) || (c != nil && c.rate != nil && c.rate.tripped.Load()):
 		status, code, msg, kind = http.StatusRequestTimeout, codeRequestTimeout, "request body arrived too slowly", UpstreamSlowClient
 	case r.Context().Err() != nil && errors.Is(err, context.Canceled):

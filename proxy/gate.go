@@ -77,6 +77,7 @@ type Gate struct {
 	cop        *http.CrossOriginProtection
 	guards     []guardKind // by authz.Route.ID
 	rp         *httputil.ReverseProxy
+	transport  http.RoundTripper // toward MLflow, also for the gate's own follow-up calls
 	failures   *authFailures
 	stop       chan struct{} // closed by Close
 	flushDone  chan struct{} // closed when the failure flusher has stopped
@@ -155,6 +156,7 @@ func New(cfg Config) (*Gate, error) {
 	for i := range routes {
 		g.guards[i] = classifyGuard(&routes[i])
 	}
+	g.transport = transport
 	g.rp = &httputil.ReverseProxy{
 		Rewrite:   g.rewrite,
 		Transport: transport,

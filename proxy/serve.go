@@ -28,6 +28,7 @@ type call struct {
 	artifact    bool
 	status      int
 	rate        *minRateReader // the streamed body's rate limit, if any
+	stampRun    bool           // tag the run MLflow creates with mlflow.user (create-promptlab-run)
 	route       *authz.Route   // the matched route, for the audit of a refusal before the decision
 }
 
@@ -151,6 +152,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.body = body
+	c.stampRun = guard == guardPromptlab
 
 	g.metrics.Outcome(OutcomeAllow)
 	if !g.telemetry && isUITelemetry(d.Route) {
