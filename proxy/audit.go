@@ -25,6 +25,11 @@ type AuditRecord struct {
 	Latency    time.Duration
 	RemoteAddr string
 	RequestID  string
+	// Failures is set on a summary of bad-credential 401s from RemoteAddr (an
+	// address without port, or "other" past the gate's bound) in one window:
+	// they are counted, not audited one by one. At is the first of them, Rule
+	// the reason code of the first; no user, route or request fields are set.
+	Failures *FailureSummary
 }
 
 // AuditSink receives records. Record must not block: the gate calls it on the

@@ -27,10 +27,17 @@
 //  5. Decide (403 with the reason), then the mlflow.user rule (usertag.go).
 //  6. Forward: the raw path and query exactly as decided, the buffered body byte for
 //     byte (except a stamped run creation), identity and forwarding headers the
-//     client sent stripped, the gate's X-Mlflow-Gate-User and X-Forwarded-* set,
+//     client sent stripped, and every header with "_" in its name (MLflow's WSGI
+//     side reads X_Remote_User as X-Remote-User), the gate's X-Mlflow-Gate-User and X-Forwarded-* set,
 //     Host set to the upstream's, Origin dropped (forward.go says why).
+//     MLflow's 5xx bodies (SQL, parameters, Python errors) are replaced by its
+//     error_code and the request id; the log gets the original, at most 4 KiB.
+//     The UI's ui-telemetry calls are answered by the gate itself, as MLflow
+//     with telemetry disabled, unless Config.UITelemetry is set.
 //  7. Audit every write, delete and refusal (reads when configured) after the
-//     response, with the status the client got.
+//     response, with the status the client got. Bad-credential 401s are counted
+//     per address instead and written as one summary per address and minute
+//     (authfail.go); Close writes the last window.
 //
 // # What cmd sets on the http.Server in front of the gate
 //

@@ -3,11 +3,15 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +68,7 @@ var stripExact = []string{
 	"X-User",                        //
 	"X-Email",                       //
 	"X-Mlflow-Assistant-Delegation", // MLflow's own user-scoped delegation credential
+	"X-Mlflow-Guardrail-Bypass",     // MLflow's internal "skip the AI-gateway guardrails" flag
 }
 
 // Origin is dropped because the gate has done the browser check itself
@@ -95,6 +100,16 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	h := out.Header
 	provider := h.Get("Authorization")
 	for k := range h {
+		if strings.IndexByte(k, '_') >= 0 {
+			// MLflow's Flask side reads headers from the WSGI environ, where
+			// X_Remote_User and X-Remote-User are both HTTP_X_REMOTE_USER: every
+			// name stripped below has as many underscore spellings as it has
+			// dashes, X_MLFLOW_WORKSPACE included. Like nginx's default
+			// (underscores_in_headers off), no header with an underscore in its
+			// name reaches MLflow; no client MLflow knows sends one.
+			delete(h, k)
+			continue
+		}
 		for _, p := range stripPrefixes {
 			if strings.HasPrefix(k, p) {
 				delete(h, k)
@@ -138,11 +153,193 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 // opaque origin, and <img> sources in the UI are not affected.
 func (g *Gate) modifyResponse(resp *http.Response) error {
 	resp.Header.Del("Set-Cookie")
-	if c := callOf(resp.Request.Context()); c != nil && c.artifact {
+	c := callOf(resp.Request.Context())
+	if c != nil && c.artifact {
 		resp.Header.Set("Content-Security-Policy", "sandbox")
 		resp.Header.Set("X-Content-Type-Options", "nosniff")
 	}
+	if resp.StatusCode >= 500 && !isEventStream(resp.Header) {
+		g.hideServerError(c, resp)
+	} else if resp.StatusCode >= 400 && (c == nil || !c.artifact) && resp.ContentLength >= 0 &&
+		resp.ContentLength <= maxLoggedError && resp.Header.Get("Content-Encoding") == "" {
+		g.hideClientErrorInternals(c, resp)
+	}
+	if c != nil && c.stampRun && resp.StatusCode == http.StatusOK {
+		return g.tagCreatedRun(c, resp)
+	}
 	return nil
+}
+
+// errRunNotTagged: MLflow created a run the gate could not tag (502).
+var errRunNotTagged = errors.New("proxy: the created run could not be tagged with " + userTag)
+
+// maxCreatedRun bounds the run-creation answer the gate reads for its id.
+const maxCreatedRun = 1 << 20
+
+// tagCreatedRun sets mlflow.user on the run create-promptlab-run made. That
+// handler passes the body's tags to the store as plain dicts, which no store
+// can read (any tag fails the request), so the gate cannot put the tag in the
+// body as it does on runs/create; it sets it with runs/set-tag, as the gate
+// user, before the caller sees the run. On failure the caller gets 502, not the
+// untagged run.
+func (g *Gate) tagCreatedRun(c *call, resp *http.Response) error {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxCreatedRun+1))
+	_ = resp.Body.Close()
+	if err != nil || len(b) > maxCreatedRun || resp.Header.Get("Content-Encoding") != "" {
+		return fmt.Errorf("%w: reading MLflow's answer: %v", errRunNotTagged, err)
+	}
+	var created struct {
+		Run struct {
+			Info struct {
+				RunID string `json:"run_id"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	if err := json.Unmarshal(b, &created); err != nil || created.Run.Info.RunID == "" {
+		return fmt.Errorf("%w: MLflow's answer names no run", errRunNotTagged)
+	}
+	body, _ := json.Marshal(map[string]string{"run_id": created.Run.Info.RunID, "key": userTag, "value": c.principal.Username})
+	u := *g.upstream
+	u.Path, u.RawPath = strings.TrimRight(g.upstream.Path, "/")+"/api/2.0/mlflow/runs/set-tag", ""
+	req, err := http.NewRequestWithContext(resp.Request.Context(), http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errRunNotTagged, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Mlflow-Gate-User", c.principal.Username)
+	tr, err := g.transport.RoundTrip(req)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errRunNotTagged, err)
+	}
+	msg, _ := io.ReadAll(io.LimitReader(tr.Body, maxLoggedError))
+	_ = tr.Body.Close()
+	if tr.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: runs/set-tag answered %d: %s", errRunNotTagged, tr.StatusCode, msg)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	resp.TransferEncoding = nil
+	return nil
+}
+
+// maxLoggedError bounds how much of an MLflow error body goes to the log.
+const maxLoggedError = 4 << 10
+
+// hideServerError replaces the body of an MLflow 5xx. MLflow puts the
+// exception's text in the message of its 500s and 503s: psycopg2 and
+// SQLAlchemy errors with the SQL statement, its parameters and constraint
+// names, Python errors naming internals. The caller gets MLflow's error_code
+// (INTERNAL_ERROR when the body is not MLflow's JSON) and the request id, with
+// the status kept (the stock client retries 503 by itself); the log gets the
+// original, bounded.
+func (g *Gate) hideServerError(c *call, resp *http.Response) {
+	orig, _ := io.ReadAll(io.LimitReader(resp.Body, maxLoggedError))
+	_ = resp.Body.Close()
+	code := "INTERNAL_ERROR"
+	var e struct {
+		Code string `json:"error_code"`
+	}
+	if resp.Header.Get("Content-Encoding") == "" && json.Unmarshal(orig, &e) == nil && isErrorCode(e.Code) {
+		code = e.Code
+	}
+	rid := ""
+	if c != nil {
+		rid = g.requestID(c.ResponseWriter, resp.Request)
+	}
+	g.log.LogAttrs(resp.Request.Context(), slog.LevelWarn, "MLflow answered with a server error",
+		slog.Int("status", resp.StatusCode), slog.String("method", resp.Request.Method),
+		slog.String("path", resp.Request.URL.Path), slog.String("request_id", rid), slog.String("error_code", code),
+		slog.String("body", string(orig)))
+	msg := "MLflow failed to handle the request"
+	if rid != "" {
+		msg += "; request id " + rid + " (the server log has the detail)"
+	}
+	b, _ := json.Marshal(errorBody{Code: code, Message: msg})
+	h := resp.Header
+	for _, k := range []string{"Content-Encoding", "Content-Md5", "Etag", "Last-Modified", "Content-Range", "Content-Disposition", "Trailer"} {
+		h.Del(k)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.TransferEncoding = nil
+	resp.Trailer = nil
+}
+
+// internalsMarkers are what MLflow's refusals carry when they pass a database
+// error on verbatim: SQLAlchemy prints the statement and its parameters (a 400
+// for a foreign-key or unique violation, for example log-metric with an unknown
+// model_id, or an over-long run name).
+var internalsMarkers = []string{"[SQL:", "[parameters:", "(psycopg2.", "(sqlite3.", "(pymysql.", "sqlalche.me",
+	"Traceback (most recent call last)"}
+
+// hideClientErrorInternals keeps a 4xx refusal's status and error code but
+// replaces a message that names server internals; clean messages (the common
+// case, which the stock client prints) pass untouched.
+func (g *Gate) hideClientErrorInternals(c *call, resp *http.Response) {
+	orig, err := io.ReadAll(io.LimitReader(resp.Body, maxLoggedError+1))
+	_ = resp.Body.Close()
+	leaks := false
+	for _, m := range internalsMarkers {
+		if bytes.Contains(orig, []byte(m)) {
+			leaks = true
+			break
+		}
+	}
+	if err != nil || !leaks {
+		resp.Body = io.NopCloser(bytes.NewReader(orig))
+		return
+	}
+	code := "INVALID_PARAMETER_VALUE"
+	var e struct {
+		Code string `json:"error_code"`
+	}
+	if json.Unmarshal(orig, &e) == nil && isErrorCode(e.Code) {
+		code = e.Code
+	}
+	rid := ""
+	if c != nil {
+		rid = g.requestID(c.ResponseWriter, resp.Request)
+	}
+	g.log.LogAttrs(resp.Request.Context(), slog.LevelWarn, "MLflow's refusal named server internals; the caller got a short message",
+		slog.Int("status", resp.StatusCode), slog.String("method", resp.Request.Method),
+		slog.String("path", resp.Request.URL.Path), slog.String("request_id", rid), slog.String("error_code", code),
+		slog.String("body", string(orig)))
+	msg := "MLflow refused the request (" + code + "); its message named server internals and is in the server log"
+	if rid != "" {
+		msg += " under request id " + rid
+	}
+	b, _ := json.Marshal(errorBody{Code: code, Message: msg})
+	h := resp.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+}
+
+// isErrorCode accepts MLflow's error codes (ErrorCode enum names) and nothing
+// that could carry text: upper-case letters, digits and underscores.
+func isErrorCode(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; (b < 'A' || b > 'Z') && (b < '0' || b > '9') && b != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func isEventStream(h http.Header) bool {
+	ct, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
 }
 
 // errorHandler answers transport failures in MLflow's shape, without internals
@@ -153,6 +350,8 @@ func (g *Gate) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	var status int
 	var code, msg, kind string
 	switch {
+	case errors.Is(err, errRunNotTagged):
+		status, code, msg, kind = http.StatusBadGateway, codeBadGateway, "MLflow created the run but the gate could not set its "+userTag+" tag", UpstreamUnreachable
 	case errors.Is(err, errSlowBody) || (c != nil && c.rate != nil && c.rate.tripped.Load()):
 		status, code, msg, kind = http.StatusRequestTimeout, codeRequestTimeout, "request body arrived too slowly", UpstreamSlowClient
 	case r.Context().Err() != nil && errors.Is(err, context.Canceled):

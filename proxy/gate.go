@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mlflow-gate/mlflow-gate/authz"
@@ -38,6 +39,10 @@ type Config struct {
 	MaxBody    int64
 	AuditReads bool // audit allowed reads too (writes, deletes and refusals always are)
 	Workspaces bool // forward X-MLFLOW-WORKSPACE (MLflow runs with --enable-workspaces)
+	// UITelemetry forwards the UI's ui-telemetry calls to MLflow, which passes
+	// the (caller-built) records on to MLflow's telemetry service. Off: the gate
+	// answers them itself as MLflow does with telemetry disabled.
+	UITelemetry bool
 	// Transport toward MLflow; nil: NewTransport(UpstreamTimeout), shared by
 	// every request. UpstreamTimeout must then be 0: set the timeout on yours.
 	Transport       http.RoundTripper
@@ -51,7 +56,8 @@ type Config struct {
 	RequestID func(w http.ResponseWriter, r *http.Request) string
 }
 
-// Gate is the authorizing reverse proxy. It is safe for concurrent use.
+// Gate is the authorizing reverse proxy. It is safe for concurrent use. Close
+// it when done: it writes authentication-failure summaries in the background.
 type Gate struct {
 	upstream   *url.URL
 	basePath   string
@@ -64,13 +70,19 @@ type Gate struct {
 	maxBody    int64
 	auditReads bool
 	workspaces bool
+	telemetry  bool
 	minRate    int64
 	grace      time.Duration
 	requestID  func(http.ResponseWriter, *http.Request) string
 	cop        *http.CrossOriginProtection
 	guards     []guardKind // by authz.Route.ID
 	rp         *httputil.ReverseProxy
-	lookup     *http.Client // the gate's own questions to MLflow (overwrite.go)
+	lookup     *http.Client      // the gate's own questions to MLflow (overwrite.go)
+	transport  http.RoundTripper // toward MLflow, also for the gate's own follow-up calls
+	failures   *authFailures
+	stop       chan struct{} // closed by Close
+	flushDone  chan struct{} // closed when the failure flusher has stopped
+	closeOnce  sync.Once
 }
 
 type hostPattern struct {
@@ -102,7 +114,7 @@ func New(cfg Config) (*Gate, error) {
 		problems = append(problems, "MaxBody, MinBodyRate, BodyGrace and UpstreamTimeout must not be negative")
 	}
 	g := &Gate{policy: cfg.Policy, auth: cfg.Auth, audit: cfg.Audit, metrics: cfg.Metric, log: cfg.Logger,
-		maxBody: cfg.MaxBody, auditReads: cfg.AuditReads, workspaces: cfg.Workspaces,
+		maxBody: cfg.MaxBody, auditReads: cfg.AuditReads, workspaces: cfg.Workspaces, telemetry: cfg.UITelemetry,
 		minRate: cfg.MinBodyRate, grace: cfg.BodyGrace, requestID: cfg.RequestID, cop: http.NewCrossOriginProtection()}
 	for _, h := range cfg.Hosts {
 		hp, err := parseHost(h)
@@ -147,6 +159,7 @@ func New(cfg Config) (*Gate, error) {
 	}
 	g.lookup = &http.Client{Transport: transport, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	g.transport = transport
 	g.rp = &httputil.ReverseProxy{
 		Rewrite:   g.rewrite,
 		Transport: transport,
@@ -161,6 +174,8 @@ func New(cfg Config) (*Gate, error) {
 		ErrorHandler:   g.errorHandler,
 		ModifyResponse: g.modifyResponse,
 	}
+	g.failures, g.stop, g.flushDone = newAuthFailures(), make(chan struct{}), make(chan struct{})
+	go g.runFailureFlush(authFailureWindow)
 	return g, nil
 }
 

@@ -83,7 +83,7 @@ func TestHeadersTowardMLflow(t *testing.T) {
 		"X-Forwarded-User", "mallory", "X-Forwarded-Email", "m@evil", "X-Remote-User", "mallory", "Remote-User", "mallory",
 		"X-Mlflow-Gate-User", "mallory", "X-Mlflow-Gate-Client", "evil", "X-Auth-Request-User", "mallory", "X-Real-Ip", "6.6.6.6",
 		"X-Mlflow-Workspace", "other-team", "X-Mlflow-Authorization", "Basic bWFsbG9yeTpwdw==",
-		"X-Mlflow-Assistant-Delegation", "forged", "Origin", f.srv.URL,
+		"X-Mlflow-Assistant-Delegation", "forged", "X-Mlflow-Guardrail-Bypass", "1", "Origin", f.srv.URL,
 		"Connection", "X-Hop", "X-Hop", "1", "Upgrade", "websocket",
 		"User-Agent", "mlflow-python-client/3.18.0", "X-Mlflow-Client-Version", "3.18.0", "Traceparent", "00-abc-def-01")
 	if resp.StatusCode != http.StatusOK {
@@ -95,7 +95,7 @@ func TestHeadersTowardMLflow(t *testing.T) {
 	h := up.got(t).Header
 	for _, k := range []string{"Authorization", "Cookie", "Forwarded", "X-Forwarded-User", "X-Forwarded-Email", "X-Remote-User",
 		"Remote-User", "X-Auth-Request-User", "X-Real-Ip", "X-Mlflow-Workspace", "X-Mlflow-Authorization",
-		"X-Mlflow-Assistant-Delegation", "Origin", "X-Hop", "Upgrade"} {
+		"X-Mlflow-Assistant-Delegation", "X-Mlflow-Guardrail-Bypass", "Origin", "X-Hop", "Upgrade"} {
 		if v, ok := h[k]; ok {
 			t.Errorf("%s reached MLflow: %q", k, v)
 		}
@@ -112,6 +112,37 @@ func TestHeadersTowardMLflow(t *testing.T) {
 	}
 	if host := up.got(t).Host; host != up.Listener.Addr().String() {
 		t.Errorf("Host toward MLflow %q, want the upstream's %q", host, up.Listener.Addr().String())
+	}
+}
+
+// MLflow's Flask side reads headers from the WSGI environ, where "_" and "-"
+// are one: every underscore spelling of a stripped header would arrive as the
+// header itself. No header whose name has an underscore reaches MLflow.
+func TestUnderscoreHeadersNeverReachMLflow(t *testing.T) {
+	for _, workspaces := range []bool{false, true} {
+		up := newEcho(t)
+		f := newFixture(t, up.URL, func(c *Config) { c.Workspaces = workspaces })
+		resp := f.do(t, "POST", "/api/2.0/mlflow/runs/log-metric", "alice-token",
+			[]byte(`{"run_id":"r1","key":"m","value":1,"timestamp":1}`),
+			"X_Remote_User", "mallory", "X_Forwarded_For", "6.6.6.6", "X_Mlflow_Gate_User", "mallory",
+			"X_MLFLOW_WORKSPACE", "other-team", "X-Mlflow_Gate-Client", "evil", "Remote_User", "mallory",
+			"X_Mlflow_Assistant_Delegation", "forged", "If_None_Match", "*", "Some_Header", "x",
+			"X-Mlflow-Client-Version", "3.18.0")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		h := up.got(t).Header
+		for k, v := range h {
+			if strings.Contains(k, "_") {
+				t.Errorf("workspaces=%v: %s reached MLflow: %q", workspaces, k, v)
+			}
+		}
+		if got := h.Values("X-Mlflow-Gate-User"); len(got) != 1 || got[0] != "alice" {
+			t.Errorf("X-Mlflow-Gate-User = %q, want exactly alice", got)
+		}
+		if got := h.Get("X-Mlflow-Client-Version"); got != "3.18.0" {
+			t.Errorf("an ordinary header was dropped: X-Mlflow-Client-Version = %q", got)
+		}
 	}
 }
 

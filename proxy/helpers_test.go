@@ -203,6 +203,7 @@ func newFixture(t *testing.T, upstream string, mod func(*Config)) *fixture {
 	if f.gate, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = f.gate.Close() }) // runs after the server's Close below
 	f.srv.Config.Handler = f.gate
 	f.srv.Start()
 	t.Cleanup(f.srv.Close)

@@ -3,8 +3,10 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +28,7 @@ type call struct {
 	artifact    bool
 	status      int
 	rate        *minRateReader // the streamed body's rate limit, if any
+	stampRun    bool           // tag the run MLflow creates with mlflow.user (create-promptlab-run)
 	route       *authz.Route   // the matched route, for the audit of a refusal before the decision
 }
 
@@ -161,19 +164,14 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.body = body
+	c.stampRun = guard == guardPromptlab
 
 	g.metrics.Outcome(OutcomeAllow)
-	in := r.WithContext(context.WithValue(r.Context(), callKey{}, c))
-	if body == nil {
-		in.Body, c.rate = limitBodyRate(w, r, g.minRate, g.grace)
+	if !g.telemetry && isUITelemetry(d.Route) {
+		answerUITelemetry(c, r.Method)
+	} else {
+		g.forward(c, w, r)
 	}
-	// Protocol upgrades (WebSocket, h2c) would hand the client a raw connection
-	// to MLflow past every later decision; MLflow uses none.
-	if in.Header.Get("Upgrade") != "" {
-		in.Header = in.Header.Clone()
-		in.Header.Del("Upgrade")
-	}
-	g.rp.ServeHTTP(c, in)
 
 	if scope := d.Route.Scope; scope != authz.ScopeRead || g.auditReads {
 		rule := ""
@@ -190,8 +188,50 @@ func multipartUpload(rt *authz.Route) bool {
 	return rt.Kind == authz.KindArtifactUpload && rt.Method == http.MethodPost && strings.Contains(rt.Pattern, "/mlflow-artifacts/mpu/")
 }
 
-// refuseIdentity answers a failed authentication. Only a presented-but-bad
-// credential is audited: anonymous probes would flood the table.
+// forward hands an allowed request to the reverse proxy.
+func (g *Gate) forward(c *call, w http.ResponseWriter, r *http.Request) {
+	in := r.WithContext(context.WithValue(r.Context(), callKey{}, c))
+	if c.body == nil {
+		in.Body, c.rate = limitBodyRate(w, r, g.minRate, g.grace)
+	}
+	// Protocol upgrades (WebSocket, h2c) would hand the client a raw connection
+	// to MLflow past every later decision; MLflow uses none.
+	if in.Header.Get("Upgrade") != "" {
+		in.Header = in.Header.Clone()
+		in.Header.Del("Upgrade")
+	}
+	g.rp.ServeHTTP(c, in)
+}
+
+// isUITelemetry is the UI's telemetry route (GET: the client config, POST:
+// records to send on), /ajax-api/3.0/mlflow/ui-telemetry.
+func isUITelemetry(rt *authz.Route) bool {
+	return rt != nil && rt.Type == authz.TypeUI && strings.HasSuffix(rt.Pattern, "/mlflow/ui-telemetry")
+}
+
+// answerUITelemetry answers as MLflow 3.18 does with telemetry disabled
+// (server/handlers.py get_ui_telemetry_handler: telemetry/constant.py
+// FALLBACK_UI_CONFIG; post_ui_telemetry_handler: status disabled, which tells
+// the UI to stop sending). The records the caller built go nowhere.
+func answerUITelemetry(w http.ResponseWriter, method string) {
+	body := `{"status":"disabled"}`
+	if method == http.MethodGet || method == http.MethodHead {
+		body = `{"disable_ui_telemetry":true,"disable_ui_events":[],"ui_rollout_percentage":0}`
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if method != http.MethodHead {
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+// refuseIdentity answers a failed authentication. Anonymous requests are not
+// audited; a presented-but-bad credential is counted per address into one
+// summary row per minute (authfail.go): either kind, one row per request, would
+// let anyone fill the table. The metric counts every one.
 func (g *Gate) refuseIdentity(c *call, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrNoCredentials):
@@ -199,8 +239,10 @@ func (g *Gate) refuseIdentity(c *call, r *http.Request, err error) {
 		challenges(c.Header(), r.URL.Path, false)
 		writeError(c, http.StatusUnauthorized, codeUnauthenticated, "credentials required: a bearer token, or Basic with a username and personal access token")
 	case errors.Is(err, ErrBadCredentials):
+		g.metrics.Outcome(OutcomeUnauthenticated)
 		challenges(c.Header(), r.URL.Path, true)
-		g.refuse(c, r, nil, nil, http.StatusUnauthorized, codeUnauthenticated, "invalid, expired or revoked credentials", OutcomeUnauthenticated, "bad_credentials")
+		writeError(c, http.StatusUnauthorized, codeUnauthenticated, "invalid, expired or revoked credentials")
+		g.failures.add(r.RemoteAddr, reasonOf(err), c.start)
 	default:
 		// The verifier could not tell (database down, revocation state stale):
 		// fail closed, and say 503 so the stock client retries rather than 401,
@@ -234,6 +276,9 @@ func (g *Gate) record(c *call, r *http.Request, req *authz.Request, d *authz.Dec
 	}
 	if d != nil && d.Route != nil {
 		rec.Route, rec.Scope = d.Route.Key(), d.Route.Scope.String()
+		if d.Scope != 0 {
+			rec.Scope = d.Scope.String() // what the request asked for, effects included
+		}
 		if d.Resource != nil {
 			rec.Resource = d.Resource.Name
 		}

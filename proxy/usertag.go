@@ -22,7 +22,7 @@ type guardKind uint8
 const (
 	guardNone      guardKind = iota
 	guardCreate              // runs/create: tags[] and user_id set by the gate
-	guardPromptlab           // runs/create-promptlab-run: user_id set, mlflow.user tags dropped
+	guardPromptlab           // runs/create-promptlab-run: user_id set, mlflow.user tags dropped, the tag set after creation
 	guardSetTag              // runs/set-tag: key
 	guardDeleteTag           // runs/delete-tag: key
 	guardLogBatch            // runs/log-batch: tags[].key
@@ -120,8 +120,9 @@ func hasUserTag(tags *authz.JSONValue) bool {
 // every tag that isUserTag is dropped.
 //
 // The promptlab route passes tags to the store as plain dicts, which the stores
-// cannot read (any tag there fails the request), so the gate adds no tag there,
-// only drops the client's mlflow.user entries and sets user_id.
+// cannot read (any tag there fails the request), so the gate adds no tag to its
+// body, only drops the client's mlflow.user entries and sets user_id; once
+// MLflow has created the run the gate sets the tag itself (tagCreatedRun).
 func stampCreate(v *authz.JSONValue, user string, addTag bool) ([]byte, error) {
 	if v.Kind != authz.JSONObject {
 		return nil, errBodyShape

@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mlflow-gate/mlflow-gate/authz"
@@ -212,6 +215,50 @@ func TestAppendJSONRoundTrip(t *testing.T) {
 		}
 		if !reflect.DeepEqual(v, w) {
 			t.Fatalf("%s re-encoded as %s reads differently", doc, out)
+		}
+	}
+}
+
+// create-promptlab-run cannot carry the tag in its body: after MLflow created
+// the run the gate sets mlflow.user with runs/set-tag as the gate user, and a
+// run it could not tag is a 502, not a success.
+func TestPromptlabRunIsTaggedAfterCreation(t *testing.T) {
+	for _, failTag := range []bool{false, true} {
+		var mu sync.Mutex
+		var setTag []byte
+		var tagUser string
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			switch r.URL.Path {
+			case "/api/2.0/mlflow/runs/set-tag":
+				mu.Lock()
+				setTag, tagUser = b, r.Header.Get("X-Mlflow-Gate-User")
+				mu.Unlock()
+				if failTag {
+					w.WriteHeader(500)
+					return
+				}
+				_, _ = io.WriteString(w, `{}`)
+			default:
+				_, _ = io.WriteString(w, `{"run":{"info":{"run_id":"r-new","user_id":"alice"},"data":{}}}`)
+			}
+		}))
+		t.Cleanup(up.Close)
+		f := newFixture(t, up.URL, nil)
+		resp := f.do(t, "POST", "/ajax-api/2.0/mlflow/runs/create-promptlab-run", "alice-token",
+			[]byte(`{"experiment_id":"1","tags":[{"key":"mlflow.user","value":"mallory"}]}`))
+		mu.Lock()
+		got, user := string(setTag), tagUser
+		mu.Unlock()
+		if got != `{"key":"mlflow.user","run_id":"r-new","value":"alice"}` || user != "alice" {
+			t.Fatalf("failTag=%v: set-tag got %q as %q", failTag, got, user)
+		}
+		if failTag {
+			mlflowError(t, resp, http.StatusBadGateway, codeBadGateway)
+			continue
+		}
+		if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !strings.Contains(string(b), `"r-new"`) {
+			t.Fatalf("caller got %d %s", resp.StatusCode, b)
 		}
 	}
 }

@@ -47,6 +47,7 @@ type Config struct {
 	AuditReads             bool
 	AuditRetention         time.Duration
 	MLflowWorkspaces       bool
+	UITelemetry            bool
 
 	allowedHostsRaw string
 
@@ -81,6 +82,8 @@ var settings = []setting{
 		usage: "URL of the upstream MLflow tracking server (keep it on a private network)", str: func(c *Config) *string { return &c.MLflowURL }},
 	{flag: "mlflow-workspaces", env: "MLFLOW_GATE_MLFLOW_WORKSPACES", group: "serve", def: "false",
 		usage: "MLflow runs with --enable-workspaces: forward X-MLFLOW-WORKSPACE (stripped otherwise)", boolean: func(c *Config) *bool { return &c.MLflowWorkspaces }},
+	{flag: "ui-telemetry", env: "MLFLOW_GATE_UI_TELEMETRY", group: "serve", def: "false",
+		usage: "forward the UI's ui-telemetry calls to MLflow's telemetry; off: the gate answers them as MLflow with telemetry disabled", boolean: func(c *Config) *bool { return &c.UITelemetry }},
 	{flag: "issuer", env: "MLFLOW_GATE_ISSUER", group: "serve",
 		usage: "external base URL of the gate, the OpenID issuer (https://mlflow.example.com)", str: func(c *Config) *string { return &c.Issuer }},
 	{flag: "listen", env: "MLFLOW_GATE_LISTEN", group: "serve", def: ":8080",

@@ -51,16 +51,16 @@ func (a authenticator) Authenticate(r *http.Request) (proxy.Principal, error) {
 	case "basic":
 		user, pat, ok := r.BasicAuth()
 		if !ok {
-			return proxy.Principal{}, fmt.Errorf("%w: malformed Basic credentials", proxy.ErrBadCredentials)
+			return proxy.Principal{}, proxy.BadCredentials("basic_malformed", nil)
 		}
 		p, err = a.v.VerifyBasic(r.Context(), user, pat)
 	default:
-		return proxy.Principal{}, fmt.Errorf("%w: unsupported scheme", proxy.ErrBadCredentials)
+		return proxy.Principal{}, proxy.BadCredentials("unsupported_scheme", nil)
 	}
 	if err != nil {
 		for _, bad := range badCredential {
 			if errors.Is(err, bad) {
-				return proxy.Principal{}, fmt.Errorf("%w: %w", proxy.ErrBadCredentials, err)
+				return proxy.Principal{}, proxy.BadCredentials(reasonCode(bad), err)
 			}
 		}
 		return proxy.Principal{}, err
@@ -72,10 +72,26 @@ func (a authenticator) Authenticate(r *http.Request) (proxy.Principal, error) {
 	return proxy.Principal{Subject: p.Subject, Username: p.Username, ClientID: p.ClientID, Roles: p.Roles, Kind: kind, TokenID: p.TokenID}, nil
 }
 
+// reasonCode is the audit word for a verifier verdict: the sentinel's text
+// as a code ("token has expired" is token_has_expired). Sentinels are fixed
+// strings, so the code never carries the credential.
+func reasonCode(bad error) string {
+	words := strings.FieldsFunc(strings.ToLower(bad.Error()), func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < '0' || r > '9')
+	})
+	return strings.Join(words, "_")
+}
+
 // auditSink adapts the proxy's records to the batched audit log.
 type auditSink struct{ log *storage.AuditLog }
 
 func (a auditSink) Record(r proxy.AuditRecord) {
+	if f := r.Failures; f != nil {
+		a.log.Record(storage.Event{At: r.At, Action: "auth.failures", Decision: r.Decision, Rule: r.Rule,
+			Status: r.Status, RemoteAddr: r.RemoteAddr, Detail: map[string]any{"count": f.Count,
+				"first": f.First.UTC().Format(time.RFC3339Nano), "last": f.Last.UTC().Format(time.RFC3339Nano), "reason": f.Reason}})
+		return
+	}
 	action := "mlflow.request"
 	if r.Scope != "" {
 		action = "mlflow." + r.Scope

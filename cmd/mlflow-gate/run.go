@@ -139,12 +139,14 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		Logger:      log,
 		AuditReads:  cfg.AuditReads,
 		Workspaces:  cfg.MLflowWorkspaces,
+		UITelemetry: cfg.UITelemetry,
 		MinBodyRate: 16 << 10,
 		BodyGrace:   10 * time.Second,
 	})
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
+	defer gate.Close() // after the servers stop, before the audit log closes: it writes the failure summaries
 
 	mux := http.NewServeMux()
 	prov.Mount(mux)
