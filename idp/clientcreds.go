@@ -163,6 +163,9 @@ func checkRegisteredURI(s string, native bool) error {
 	if err != nil || u.Scheme == "" || u.Fragment != "" || strings.Contains(s, "#") {
 		return fmt.Errorf("redirect URI %q must be absolute and without fragment", s)
 	}
+	if port := u.Port(); port != "" && !validPort(port) {
+		return fmt.Errorf("redirect URI %q: the port must be a number from 1 to 65535", s)
+	}
 	switch {
 	case u.Scheme == "https" && u.Host != "":
 		return nil
