@@ -15,6 +15,9 @@
 //     revokes the family (RFC 9700 section 4.14.2);
 //   - access tokens are RFC 9068 JWTs (typ at+jwt) for the gate's own API
 //     audience, signed by keys generated on first start and stored encrypted;
+//   - the MLflow API accepts only access tokens with the mlflow scope
+//     (ScopeMLflow, Verifier.VerifyMLflow), a default scope of the clients
+//     with API access and never granted to any other client;
 //   - implicit and hybrid flows, the JWT-profile grant, request objects and
 //     token exchange are not served;
 //   - storage faults become a bare server_error: no internals in responses.
