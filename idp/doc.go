@@ -23,7 +23,8 @@
 //   - storage faults become a bare server_error: no internals in responses.
 //
 // The login page, the SSO session cookie (gorilla/sessions, pointing at a
-// sessions row) and password throttling live in login*.go; the Verifier,
+// sessions row) and password throttling live in login*.go, the device
+// cookies that keep strangers from locking an owner out in devicecookie.go; the Verifier,
 // its seen-token cache and the revocation set kept current by LISTEN/NOTIFY
 // in verifier*.go and revocation.go; personal access tokens in pat.go.
 package idp
