@@ -95,17 +95,23 @@ func TestChangesReachEveryReplica(t *testing.T) {
 	mustCLI("user", "disable", "alice")
 	eventually(t, "user disabled", b, pat, 401)
 	mustCLI("user", "enable", "alice")
-	eventually(t, "user enabled", b, pat, 200)
+	// Disabling revoked alice's PATs: enabling her again does not revive them.
+	pat2 := createPAT(t, envA, "alice")
+	eventually(t, "user enabled, new token", b, pat2, 200)
+	if got := status(t, b, pat); got != 401 {
+		t.Fatalf("the PAT from before the disable answers %d after enable, want 401", got)
+	}
 	out, err := cli(t, envA, "", "token", "list", "--user", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var id string
-	for _, f := range strings.Fields(out) {
-		if len(f) == 36 && strings.Count(f, "-") == 4 {
-			id = f
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && len(f[0]) == 36 && strings.Count(f[0], "-") == 4 && strings.HasSuffix(strings.TrimSpace(line), "active") {
+			id = f[0]
 		}
 	}
 	mustCLI("token", "revoke", id)
-	eventually(t, "token revoked", b, pat, 401)
+	eventually(t, "token revoked", b, pat2, 401)
 }

@@ -60,6 +60,7 @@ func (s *server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 		if len(scopes) == 0 {
 			return nil, oidc.ErrInvalidScope().WithDescription("none of the requested scopes is allowed for this client")
 		}
+		scopes = withDefaultScopes(c, scopes)
 	}
 	g := grant{client: c, user: storage.User{ID: c.ID, Username: c.ID, Roles: c.Roles}, scopes: scopes}
 	m, err := p.mint(g, now)
@@ -79,12 +80,19 @@ const (
 
 var clientIDShape = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{1,99}$`)
 
+// DefaultClientScopes are what a client may have unless registered with
+// other scopes.
+var DefaultClientScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess}
+
 // ClientSpec describes a client to register with CreateClient.
 type ClientSpec struct {
-	ID, Name               string
-	Public, Native         bool
-	GrantTypes             []string
-	Scopes                 []string // default openid profile email offline_access
+	ID, Name       string
+	Public, Native bool
+	GrantTypes     []string
+	Scopes         []string // default DefaultClientScopes
+	// API: the client may obtain MLflow API tokens (ScopeMLflow is added to
+	// its scopes). Service clients (client_credentials) always may.
+	API                    bool
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
 	Roles                  []string // the client's own, for client credentials
@@ -133,8 +141,15 @@ func CreateClient(ctx context.Context, st *storage.Store, actor string, spec Cli
 	if len(problems) > 0 {
 		return "", fmt.Errorf("%w: %s", storage.ErrInvalid, strings.Join(problems, "; "))
 	}
+	scopes := slices.Clone(spec.Scopes)
+	if scopes == nil {
+		scopes = slices.Clone(DefaultClientScopes)
+	}
+	if (spec.API || slices.Contains(spec.GrantTypes, GrantClientCredentials)) && !slices.Contains(scopes, ScopeMLflow) {
+		scopes = append(scopes, ScopeMLflow)
+	}
 	c := storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, Native: spec.Native, GrantTypes: spec.GrantTypes,
-		Scopes: spec.Scopes, RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, Roles: spec.Roles}
+		Scopes: scopes, RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, Roles: spec.Roles}
 	var secret string
 	if !spec.Public {
 		secret, c.SecretHash = NewClientSecret()
@@ -162,6 +177,9 @@ func checkRegisteredURI(s string, native bool) error {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Fragment != "" || strings.Contains(s, "#") {
 		return fmt.Errorf("redirect URI %q must be absolute and without fragment", s)
+	}
+	if port := u.Port(); port != "" && !validPort(port) {
+		return fmt.Errorf("redirect URI %q: the port must be a number from 1 to 65535", s)
 	}
 	switch {
 	case u.Scheme == "https" && u.Host != "":

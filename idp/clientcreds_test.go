@@ -47,8 +47,8 @@ func TestClientCredentials(t *testing.T) {
 			if tok.RefreshToken != "" || tok.Extra("id_token") != nil {
 				t.Errorf("client credentials gave a refresh or ID token")
 			}
-			if got, _ := tok.Extra("scope").(string); got != "mlflow.read" {
-				t.Errorf("granted scope %q, want only mlflow.read", got)
+			if got, _ := tok.Extra("scope").(string); got != "mlflow.read mlflow" { // mlflow: the default scope of a service
+				t.Errorf("granted scope %q, want only mlflow.read and the default mlflow", got)
 			}
 			_, _, payload, _, err := splitJWS(tok.AccessToken)
 			if err != nil {
@@ -62,7 +62,7 @@ func TestClientCredentials(t *testing.T) {
 			if _, ok := c["auth_time"]; ok {
 				t.Errorf("auth_time without a user: %v", c)
 			}
-			p, err := v.Verify(e.ctx, tok.AccessToken)
+			p, err := v.VerifyMLflow(e.ctx, tok.AccessToken)
 			if err != nil {
 				t.Fatalf("verify: %v", err)
 			}

@@ -63,10 +63,16 @@ type Config struct {
 	// SeenCacheSize bounds the verified-token cache. Default 100000.
 	SeenCacheSize int
 
-	// AccountThrottle and AddressThrottle: growing delays after failed
-	// logins per account and per client address.
-	AccountThrottle storage.LoginThrottle
-	AddressThrottle storage.LoginThrottle
+	// Growing delays after failed logins. AccountAddressThrottle counts an
+	// account at one client address (the tight limit); AccountThrottle the
+	// account from anywhere (a much higher ceiling on distributed guessing);
+	// AddressThrottle one address for every account; DeviceCookieThrottle
+	// one browser holding a valid device cookie for the account, which is
+	// held by nothing else (see devicecookie.go).
+	AccountAddressThrottle storage.LoginThrottle
+	AccountThrottle        storage.LoginThrottle
+	AddressThrottle        storage.LoginThrottle
+	DeviceCookieThrottle   storage.LoginThrottle
 	// HashWait is how long a login waits for a free hashing slot before 429.
 	HashWait time.Duration
 	// Hasher checks passwords; default password.NewHasher(DefaultParams, GOMAXPROCS).
@@ -107,8 +113,14 @@ func (c *Config) setDefaults() {
 	if c.SeenCacheSize <= 0 {
 		c.SeenCacheSize = 100000
 	}
+	if c.AccountAddressThrottle == (storage.LoginThrottle{}) {
+		c.AccountAddressThrottle = storage.LoginThrottle{Free: 5, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}
+	}
 	if c.AccountThrottle == (storage.LoginThrottle{}) {
-		c.AccountThrottle = storage.LoginThrottle{Free: 5, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}
+		c.AccountThrottle = storage.LoginThrottle{Free: 100, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}
+	}
+	if c.DeviceCookieThrottle == (storage.LoginThrottle{}) {
+		c.DeviceCookieThrottle = storage.LoginThrottle{Free: 5, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}
 	}
 	if c.AddressThrottle == (storage.LoginThrottle{}) {
 		c.AddressThrottle = storage.LoginThrottle{Free: 30, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}

@@ -15,12 +15,16 @@
 //     revokes the family (RFC 9700 section 4.14.2);
 //   - access tokens are RFC 9068 JWTs (typ at+jwt) for the gate's own API
 //     audience, signed by keys generated on first start and stored encrypted;
+//   - the MLflow API accepts only access tokens with the mlflow scope
+//     (ScopeMLflow, Verifier.VerifyMLflow), a default scope of the clients
+//     with API access and never granted to any other client;
 //   - implicit and hybrid flows, the JWT-profile grant, request objects and
 //     token exchange are not served;
 //   - storage faults become a bare server_error: no internals in responses.
 //
 // The login page, the SSO session cookie (gorilla/sessions, pointing at a
-// sessions row) and password throttling live in login*.go; the Verifier,
+// sessions row) and password throttling live in login*.go, the device
+// cookies that keep strangers from locking an owner out in devicecookie.go; the Verifier,
 // its seen-token cache and the revocation set kept current by LISTEN/NOTIFY
 // in verifier*.go and revocation.go; personal access tokens in pat.go.
 package idp

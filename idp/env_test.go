@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +77,7 @@ func newEnv(t testing.TB, mod ...func(*Config)) *env {
 	if _, err := st.Bootstrap(ctx, storage.BootstrapAdmin{Username: "admin", PasswordHash: h}, storage.Client{
 		ID: storage.CLIClientID, Public: true, Native: true, GrantTypes: []string{"authorization_code", "refresh_token", GrantDeviceCode},
 		RedirectURIs: []string{cliRedirect, "http://[::1]/callback"},
+		Scopes:       append(slices.Clone(DefaultClientScopes), ScopeMLflow),
 	}); err != nil {
 		t.Fatal(err)
 	}

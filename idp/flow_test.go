@@ -215,3 +215,45 @@ func TestPATCreateAndVerify(t *testing.T) {
 		return errors.Is(err, ErrRevoked)
 	})
 }
+
+// TestDisableEndsPATs: disabling a user revokes the user's PATs, so they stay
+// dead after the user is enabled again, on a verifier that had cached them.
+func TestDisableEndsPATs(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("alice", "a long enough passphrase")
+	tok, _, err := CreatePAT(e.ctx, e.st, "alice", "laptop", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := e.p.Verifier()
+	if _, err := v.Verify(e.ctx, tok); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if err := e.st.SetDisabled(e.ctx, "test", "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "PAT of a disabled user refused", func() bool { _, err := v.Verify(e.ctx, tok); return err != nil })
+	if err := e.st.SetDisabled(e.ctx, "test", "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alice enabled again", func() bool {
+		fresh, _, err := CreatePAT(e.ctx, e.st, "alice", "new", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = v.Verify(e.ctx, fresh)
+		return err == nil
+	})
+	if _, err := v.Verify(e.ctx, tok); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("old PAT after enable: %v, want ErrRevoked", err)
+	}
+	list, err := ListPATs(e.ctx, e.st, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list {
+		if p.Name == "laptop" && p.RevokedAt == nil {
+			t.Error("the old PAT is not marked revoked")
+		}
+	}
+}

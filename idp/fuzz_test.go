@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,8 @@ func FuzzRedirectURI(f *testing.F) {
 	for _, s := range []string{"http://127.0.0.1/callback", "http://127.0.0.1:8080/callback", "http://[::1]:1/cb?x=1",
 		"http://localhost:1/callback", "http://127.0.0.1:80@evil/callback", "http://127.0.0.1:1/callback#x",
 		"http://127.1/callback", "http://0x7f.0.0.1/callback", "https://app.example/cb", "https://app.example/cb/",
-		"http://[::ffff:127.0.0.1]:9/callback", "http://127.0.0.1:0009/callback", "HTTP://127.0.0.1:9/callback"} {
+		"http://[::ffff:127.0.0.1]:9/callback", "http://127.0.0.1:0009/callback", "HTTP://127.0.0.1:9/callback",
+		"http://127.0.0.1:99999/callback", "http://127.0.0.1:0/callback", "http://127.0.0.1:65536/callback", "http://[::1]:65535/cb?x=1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, uri string) {
@@ -45,6 +47,9 @@ func FuzzRedirectURI(f *testing.F) {
 			a, err := netip.ParseAddr(u.Hostname())
 			if err != nil || !a.IsLoopback() || strings.ContainsAny(uri, "#\\@") {
 				t.Fatalf("accepted non-loopback %q", uri)
+			}
+			if n, err := strconv.Atoi(u.Port()); u.Port() != "" && (err != nil || n < 1 || n > 65535) {
+				t.Fatalf("accepted invalid port in %q", uri)
 			}
 			if u.EscapedPath() != "/callback" && u.EscapedPath() != "/cb" {
 				t.Fatalf("accepted another path %q", uri)

@@ -49,6 +49,7 @@ var (
 	ErrClaims       = errors.New("token lacks required claims")
 	ErrRevoked      = errors.New("token has been revoked")
 	ErrUserDisabled = errors.New("token subject is disabled or gone")
+	ErrNotForAPI    = errors.New("token was not issued for the MLflow API (it lacks the mlflow scope)")
 	ErrStale        = errors.New("revocation state is stale; refusing tokens until it is reloaded")
 )
 

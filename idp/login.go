@@ -152,7 +152,8 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		v.Username = v.Username[:128]
 	}
 	addr := clientAddr(r, p.cfg.TrustedProxies)
-	user, status, msg, wait := p.authenticate(ctx, v.Username, f.Get("password"), addr.String(), throttleKey(addr), a.ClientID, now)
+	device := p.deviceID(r, v.Username)
+	user, status, msg, wait := p.authenticate(ctx, v.Username, f.Get("password"), addr.String(), throttleKey(addr), device, a.ClientID, now)
 	if user == nil {
 		if status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()))))
@@ -166,6 +167,7 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		p.failPage(w, r, err)
 		return
 	}
+	p.setDeviceCookie(w, user.Username)
 	target := v.ReturnTo
 	if v.Auth != "" {
 		if target, err = p.issueCode(ctx, a, user.ID, sess, now); err != nil {
@@ -176,19 +178,43 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
+// throttleRule is one counter a login failure is recorded against.
+type throttleRule struct {
+	key string
+	pol storage.LoginThrottle
+}
+
+// loginThrottles are the counters for a login of username from addrKey.
+// Without a device cookie: the account at this address (the tight limit),
+// the account from anywhere (a much higher ceiling on distributed guessing)
+// and the address for every account. With a valid device cookie for the
+// username the browser is held only by its own device counter, so strangers
+// cannot lock the owner out; its failures still count towards the ceiling.
+func (p *Provider) loginThrottles(username, addrKey, device string) (check []string, record []throttleRule) {
+	user := strings.ToLower(username)
+	acct := throttleRule{"acct:" + user, p.cfg.AccountThrottle}
+	if device != "" {
+		dev := throttleRule{"device:" + device, p.cfg.DeviceCookieThrottle}
+		return []string{dev.key}, []throttleRule{dev, acct}
+	}
+	pair := throttleRule{"acctaddr:" + user + "|" + addrKey, p.cfg.AccountAddressThrottle}
+	addr := throttleRule{addrKey, p.cfg.AddressThrottle}
+	return []string{pair.key, acct.key, addr.key}, []throttleRule{pair, acct, addr}
+}
+
 // authenticate applies throttling and checks the password. On failure it
 // returns a nil user, the status, the message to show and, for 429, how
-// long to wait.
-func (p *Provider) authenticate(ctx context.Context, username, pw, addr, addrKey, clientID string, now time.Time) (*storage.User, int, string, time.Duration) {
-	acctKey := "acct:" + strings.ToLower(username)
+// long to wait. device is the id of a valid device cookie for username, or "".
+func (p *Provider) authenticate(ctx context.Context, username, pw, addr, addrKey, device, clientID string, now time.Time) (*storage.User, int, string, time.Duration) {
+	check, record := p.loginThrottles(username, addrKey, device)
 	ev := storage.Event{Action: "login.failure", Actor: username, ClientID: clientID, RemoteAddr: addr, At: now}
-	until, err := p.st.LoginLockedUntil(ctx, []string{acctKey, addrKey}, now)
+	until, err := p.st.LoginLockedUntil(ctx, check, now)
 	if err != nil {
 		p.log.ErrorContext(ctx, "login throttle", "error", err)
 		return nil, http.StatusServiceUnavailable, msgBusy, 0
 	}
 	if until.After(now) {
-		ev.Status, ev.Detail = http.StatusTooManyRequests, map[string]any{"reason": "throttled"}
+		ev.Status, ev.Detail = http.StatusTooManyRequests, map[string]any{"reason": "throttled", "device_cookie": device != ""}
 		p.audit(ctx, ev)
 		wait := until.Sub(now).Round(time.Second)
 		return nil, http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", max(wait, time.Second)), wait
@@ -220,10 +246,7 @@ func (p *Provider) authenticate(ctx context.Context, username, pw, addr, addrKey
 		reason = "disabled"
 	}
 	if reason != "" {
-		for _, k := range []struct {
-			key string
-			pol storage.LoginThrottle
-		}{{acctKey, p.cfg.AccountThrottle}, {addrKey, p.cfg.AddressThrottle}} {
+		for _, k := range record {
 			if _, _, err := p.st.RecordLoginFailure(ctx, k.key, k.pol, now); err != nil {
 				p.log.ErrorContext(ctx, "login throttle", "error", err)
 			}
@@ -232,7 +255,10 @@ func (p *Provider) authenticate(ctx context.Context, username, pw, addr, addrKey
 		p.audit(ctx, ev)
 		return nil, http.StatusUnauthorized, msgBadCredentials, 0
 	}
-	if err := p.st.ResetLoginFailures(ctx, acctKey); err != nil {
+	// Success forgets this browser's own counters (the account at this
+	// address, or the device); the account's ceiling only ages out, so a
+	// distributed guesser is not reset by the owner's logins.
+	if err := p.st.ResetLoginFailures(ctx, record[0].key); err != nil {
 		p.log.ErrorContext(ctx, "login throttle", "error", err)
 	}
 	ev.Action, ev.Actor, ev.Status = "login.success", u.Username, http.StatusOK

@@ -1,7 +1,9 @@
 package idp
 
 import (
+	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -113,7 +115,7 @@ func TestLoginBoundToBrowserAndCSRF(t *testing.T) {
 
 func TestLoginThrottling(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
-		c.AccountThrottle = storage.LoginThrottle{Free: 3, Base: time.Minute, Max: 10 * time.Minute, Window: time.Hour}
+		c.AccountAddressThrottle = storage.LoginThrottle{Free: 3, Base: time.Minute, Max: 10 * time.Minute, Window: time.Hour}
 	})
 	cfg := e.oauth(storage.CLIClientID, cliRedirect)
 	b := e.browser()
@@ -186,4 +188,108 @@ func TestLoginBusyHasher(t *testing.T) {
 	if busy == 0 {
 		t.Error("no login was refused with 429 while the hasher was saturated")
 	}
+}
+
+// fromAddr makes b's requests arrive through the trusted proxy as from addr.
+type fromAddr struct {
+	addr *string
+	next http.RoundTripper
+}
+
+func (f fromAddr) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", *f.addr)
+	return f.next.RoundTrip(r)
+}
+
+func (e *env) browserAt(addr *string) *browser {
+	b := e.browser()
+	b.c.Transport = fromAddr{addr: addr, next: http.DefaultTransport}
+	return b
+}
+
+// TestLoginThrottleNoLockout: strangers failing alice's password elsewhere
+// neither stop her login from her own address nor, once her browser holds a
+// device cookie, from that browser even at the per-account ceiling; the
+// attacker is still slowed down.
+func TestLoginThrottleNoLockout(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		c.AccountAddressThrottle = storage.LoginThrottle{Free: 3, Base: time.Minute, Max: 10 * time.Minute, Window: time.Hour}
+		c.AccountThrottle = storage.LoginThrottle{Free: 10, Base: time.Minute, Max: 10 * time.Minute, Window: time.Hour}
+	})
+	const alicePW = "alice's long passphrase"
+	e.addUser("alice", alicePW)
+	cfg := e.oauth(storage.CLIClientID, cliRedirect)
+	form := func(b *browser) page {
+		t.Helper()
+		return b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "login")))
+	}
+	attackerAddr, aliceAddr := "198.51.100.7", "203.0.113.5"
+	attacker, alice := e.browserAt(&attackerAddr), e.browserAt(&aliceAddr)
+
+	start := form(attacker)
+	for i := range 3 {
+		if pg := attacker.login(start, "alice", "guess guess guess"); pg.status != http.StatusUnauthorized {
+			t.Fatalf("attacker guess %d: %d", i, pg.status)
+		}
+	}
+	// The attacker is slowed down at his address, for every password.
+	if pg := attacker.login(start, "alice", "guess guess guess"); pg.status != http.StatusUnauthorized {
+		t.Fatalf("4th guess: %d", pg.status)
+	}
+	if pg := attacker.login(start, "alice", alicePW); pg.status != http.StatusTooManyRequests {
+		t.Fatalf("attacker after 4 failures: %d, want 429", pg.status)
+	}
+	// Alice, from her address, is not held by his failures.
+	pg := alice.login(form(alice), "alice", alicePW)
+	if pg.status != http.StatusSeeOther {
+		t.Fatalf("alice from her own address: %d %.200s", pg.status, pg.body)
+	}
+	var device string
+	for _, c := range pg.header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "mlflow-gate-device=") {
+			device = c
+		}
+	}
+	if !strings.Contains(device, "HttpOnly") || !strings.Contains(device, "Path=/") {
+		t.Fatalf("device cookie after a successful login: %q", device)
+	}
+	// A distributed guesser reaches the per-account ceiling.
+	for i := range 12 {
+		attackerAddr = fmt.Sprintf("198.51.100.%d", 20+i)
+		attacker.login(form(attacker), "alice", "guess guess guess")
+	}
+	attackerAddr = "198.51.100.99"
+	if pg := attacker.login(form(attacker), "alice", alicePW); pg.status != http.StatusTooManyRequests {
+		t.Fatalf("a fresh address past the account ceiling: %d, want 429", pg.status)
+	}
+	// A browser of alice's without a device cookie is held by the ceiling...
+	newBrowser := e.browserAt(&aliceAddr)
+	if pg := newBrowser.login(form(newBrowser), "alice", alicePW); pg.status != http.StatusTooManyRequests {
+		t.Fatalf("alice's new browser past the ceiling: %d, want 429", pg.status)
+	}
+	// ...the browser she signed in with before is not.
+	if pg := alice.login(form(alice), "alice", alicePW); pg.status != http.StatusSeeOther {
+		t.Fatalf("alice's browser with a device cookie past the ceiling: %d %.200s", pg.status, pg.body)
+	}
+	// A device cookie speaks only for its username and cannot be forged.
+	if pg := alice.login(form(alice), "admin", "wrong wrong wrong"); pg.status != http.StatusUnauthorized {
+		t.Fatalf("another username from alice's browser: %d", pg.status)
+	}
+	forged := e.browserAt(&attackerAddr)
+	u := mustURL(t, e.issuer)
+	forged.c.Jar.SetCookies(u, []*http.Cookie{{Name: "mlflow-gate-device", Value: b64.EncodeToString([]byte("alice")) + "." + newSecret() + "." + newSecret()}})
+	if pg := forged.login(form(forged), "alice", alicePW); pg.status != http.StatusTooManyRequests {
+		t.Fatalf("a forged device cookie: %d, want 429", pg.status)
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

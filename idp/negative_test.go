@@ -293,7 +293,8 @@ func TestAuthorizeRefusals(t *testing.T) {
 	}
 	// Not redirected: the redirect_uri is not trusted.
 	for _, uri := range []string{"http://127.0.0.1/other", "https://127.0.0.1/callback", "http://localhost/callback",
-		"http://127.0.0.1:8080/callback#frag", "http://evil@127.0.0.1/callback", "http://127.0.0.2/callback", "https://evil.example/cb"} {
+		"http://127.0.0.1:8080/callback#frag", "http://evil@127.0.0.1/callback", "http://127.0.0.2/callback", "https://evil.example/cb",
+		"http://127.0.0.1:99999/callback", "http://127.0.0.1:0/callback", "http://127.0.0.1:65536/callback", "http://[::1]:70000/callback"} {
 		pg := authz("redirect_uri", uri)
 		if pg.status != http.StatusBadRequest || pg.header.Get("Location") != "" || !strings.Contains(pg.body, "invalid_request") {
 			t.Errorf("redirect_uri %q: %d %q", uri, pg.status, pg.body)

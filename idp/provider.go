@@ -25,6 +25,7 @@ type Provider struct {
 	ver     *Verifier
 	cookies *cookies
 	handler http.Handler
+	srv     *server
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -66,7 +67,8 @@ func New(ctx context.Context, cfg Config, st *storage.Store, logger *slog.Logger
 		AllowedMethods: []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders: []string{"Authorization", "Content-Type"},
 	}
-	p.handler = op.RegisterServer(&server{p: p}, endpoints, op.WithServerCORSOptions(corsOpts))
+	p.srv = &server{p: p}
+	p.handler = op.RegisterServer(p.srv, endpoints, op.WithServerCORSOptions(corsOpts))
 	return p, nil
 }
 
@@ -91,6 +93,8 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+PathEndSession, p.handler)
 	mux.Handle("POST "+PathEndSession, p.handler)
 	mux.HandleFunc("GET "+PathLoggedOut, p.loggedOutPage)
+	mux.HandleFunc("GET "+PathLogoutConfirm, p.logoutConfirmPage)
+	mux.Handle("POST "+PathLogoutConfirm, http.NewCrossOriginProtection().Handler(http.HandlerFunc(p.logoutConfirmSubmit)))
 	mux.Handle("POST "+PathDevice, http.NewCrossOriginProtection().Handler(http.HandlerFunc(p.deviceDecide)))
 	mux.Handle("GET "+PathUserinfo, noStore(p.handler))
 	mux.Handle("POST "+PathUserinfo, noStore(p.handler))

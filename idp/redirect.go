@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mlflow-gate/mlflow-gate/storage"
@@ -62,15 +63,24 @@ func loopbackURI(raw string) (loopback, bool) {
 	if addr != netip.AddrFrom4([4]byte{127, 0, 0, 1}) && addr != netip.IPv6Loopback() {
 		return loopback{}, false
 	}
-	if port != "" {
-		if len(port) > 5 || strings.TrimLeft(port, "0123456789") != "" || port[0] == '0' {
-			return loopback{}, false
-		}
+	if port != "" && !validPort(port) {
+		return loopback{}, false
 	}
 	if host != addr.String() { // reject alternative spellings of the address
 		return loopback{}, false
 	}
 	return loopback{addr: addr, path: u.EscapedPath(), query: u.RawQuery}, true
+}
+
+// validPort accepts a TCP port as a URI carries it: 1 to 65535 in decimal,
+// without leading zeros. url.Parse checks only that it is digits, so
+// "99999" or "0" would otherwise reach a browser that cannot follow them.
+func validPort(port string) bool {
+	if port == "" || len(port) > 5 || strings.TrimLeft(port, "0123456789") != "" || port[0] == '0' {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // safeReturnPath accepts a return address after login only when it is a

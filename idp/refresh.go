@@ -48,6 +48,12 @@ func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 			}
 			scopes = r.Data.Scopes
 		}
+		// The API scope follows the client's access as it is now: granted
+		// to a client with API access (also for a grant made before the
+		// scope existed), never to one without.
+		scopes = withDefaultScopes(c, slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool {
+			return sc == ScopeMLflow && !c.hasAPIAccess()
+		}))
 		user, err := storage.UserByIDIn(ctx, tx, old.UserID)
 		if errors.Is(err, storage.ErrNotFound) || (err == nil && !user.Enabled()) {
 			return oidc.ErrInvalidGrant().WithDescription("the user is disabled")

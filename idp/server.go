@@ -66,7 +66,7 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 		RevocationEndpoint:          iss + PathRevoke,
 		IntrospectionEndpointAuthMethodsSupported: []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost},
 		RevocationEndpointAuthMethodsSupported:    []oidc.AuthMethod{oidc.AuthMethodNone, oidc.AuthMethodBasic, oidc.AuthMethodPost},
-		ScopesSupported:                           []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		ScopesSupported:                           []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess, ScopeMLflow},
 		ResponseTypesSupported:                    []string{string(oidc.ResponseTypeCode)},
 		ResponseModesSupported:                    []string{string(oidc.ResponseModeQuery)},
 		GrantTypesSupported:                       []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode},
@@ -130,8 +130,28 @@ func (p *Provider) authResponseURL(redirectURI string, params url.Values) string
 	return u.String()
 }
 
+// ScopeMLflow is the scope of the MLflow API: only an access token carrying
+// it opens the API (Verifier.VerifyMLflow). A client has API access when its
+// registered scopes include it; for such a client it is a default scope,
+// granted whether or not it was requested, and a client without API access
+// never gets it. Other applications that use the provider for their own
+// logins therefore never hold an MLflow credential.
+const ScopeMLflow = "mlflow"
+
+// hasAPIAccess reports whether the client may obtain MLflow API tokens.
+func (c *opClient) hasAPIAccess() bool { return slices.Contains(c.Scopes, ScopeMLflow) }
+
+// withDefaultScopes adds ScopeMLflow for a client with API access.
+func withDefaultScopes(c *opClient, scopes []string) []string {
+	if c.hasAPIAccess() && !slices.Contains(scopes, ScopeMLflow) {
+		scopes = append(scopes, ScopeMLflow)
+	}
+	return scopes
+}
+
 // filterScopes keeps the requested scopes the client may have; without the
-// refresh_token grant, offline_access is dropped (no refresh token).
+// refresh_token grant, offline_access is dropped (no refresh token). A
+// client with API access always gets ScopeMLflow (its default scope).
 func filterScopes(c *opClient, requested []string) []string {
 	out := make([]string, 0, len(requested))
 	for _, sc := range requested {
@@ -143,7 +163,10 @@ func filterScopes(c *opClient, requested []string) []string {
 		}
 		out = append(out, sc)
 	}
-	return out
+	if len(out) == 0 && len(requested) > 0 {
+		return out // asked only for what it may not have: invalid_scope
+	}
+	return withDefaultScopes(c, out)
 }
 
 // headerWriter lets gorilla/sessions write Set-Cookie into the header of a

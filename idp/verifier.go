@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,8 +15,10 @@ import (
 )
 
 // Verifier is the one place that decides whether a bearer token opens the
-// MLflow API. It accepts the provider's access tokens (typ at+jwt, the
-// gate's API audience) and personal access tokens, nothing else: ID tokens,
+// MLflow API (VerifyMLflow) or the provider's own endpoints (Verify). It
+// accepts the provider's access tokens (typ at+jwt, the gate's API
+// audience; for MLflow also the mlflow scope) and personal access tokens,
+// nothing else: ID tokens,
 // refresh tokens, tokens for another audience or issuer, tokens signed by
 // keys not in the set or carrying their own keys are refused.
 //
@@ -50,7 +53,24 @@ func newVerifier(cfg *Config, st *storage.Store, keys *keyring, log *slog.Logger
 		svcs: newServiceCache(st), log: log, seen: map[[32]byte]*seenEntry{}, touched: map[string]time.Time{}}
 }
 
-// Verify checks a bearer token of either kind.
+// VerifyMLflow is Verify for the MLflow API: an access token opens it only
+// when its scope includes ScopeMLflow, which the provider grants only to
+// clients with API access (the command-line client, service clients and
+// clients registered with --api). Another application's login through this
+// provider is ErrNotForAPI. PATs are API credentials by construction.
+func (v *Verifier) VerifyMLflow(ctx context.Context, raw string) (Principal, error) {
+	p, err := v.Verify(ctx, raw)
+	if err != nil {
+		return p, err
+	}
+	if p.Kind == KindAccessToken && !slices.Contains(p.Scopes, ScopeMLflow) {
+		return Principal{}, ErrNotForAPI
+	}
+	return p, nil
+}
+
+// Verify checks a bearer token of either kind, for any purpose of the
+// provider (userinfo, introspection); the MLflow API uses VerifyMLflow.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if strings.HasPrefix(raw, PATPrefix) {
 		return v.VerifyPAT(ctx, raw)

@@ -3,6 +3,7 @@ package migrations_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -146,5 +147,73 @@ func TestConcurrentUp(t *testing.T) {
 	}
 	if !strings.Contains(tables(t, pool), "users") {
 		t.Fatal("schema missing after concurrent up")
+	}
+}
+
+// TestMLflowScopeMigration: the API scope goes to the command-line client and
+// to service clients that exist before it, to no other client, and the down
+// migration takes it away again.
+func TestMLflowScopeMigration(t *testing.T) {
+	ctx := context.Background()
+	pool := open(t)
+	m, err := migrations.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for v, _, _ := m.Version(); v > 4; v, _, _ = m.Version() {
+		if err := m.Down(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO clients (id, secret_hash, public, native, grant_types, builtin) VALUES
+			('mlflow-gate-cli', NULL, true, true, '{authorization_code,refresh_token}', true),
+			('trainer', '\x00', false, false, '{client_credentials}', false),
+			('webapp', '\x00', false, false, '{authorization_code,refresh_token}', false),
+			('spa', NULL, true, false, '{authorization_code}', false)`); err != nil {
+		t.Fatal(err)
+	}
+	scopes := func() map[string]bool {
+		t.Helper()
+		rows, err := pool.Query(ctx, `SELECT id, 'mlflow' = ANY (scopes) FROM clients`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]bool{}
+		for rows.Next() {
+			var id string
+			var has bool
+			if err := rows.Scan(&id, &has); err != nil {
+				t.Fatal(err)
+			}
+			out[id] = has
+		}
+		return out
+	}
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"mlflow-gate-cli": true, "trainer": true, "webapp": false, "spa": false}
+	if got := scopes(); !maps.Equal(got, want) {
+		t.Fatalf("API access after the migration: %v, want %v", got, want)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM clients WHERE array_position(scopes, 'openid') IS NULL`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the migration lost other scopes: %d, %v", n, err)
+	}
+	for v, _, _ := m.Version(); v > 4; v, _, _ = m.Version() {
+		if err := m.Down(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, has := range scopes() {
+		if has {
+			t.Errorf("%s keeps the mlflow scope after the down migration", id)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -55,6 +56,10 @@ var (
 	ErrNoCredentials = errors.New("proxy: no credentials")
 	// ErrBadCredentials: the credential is not valid now (401 UNAUTHENTICATED).
 	ErrBadCredentials = errors.New("proxy: bad credentials")
+	// ErrNotForAPI: a valid token of the provider that was not issued for the
+	// MLflow API (it lacks the mlflow scope: another application's login).
+	// It is an ErrBadCredentials, answered with its own message.
+	ErrNotForAPI = fmt.Errorf("%w: token was not issued for the MLflow API", ErrBadCredentials)
 )
 
 // GatewayAuthHeader is where MLflow's AI-gateway clients put their MLflow

@@ -238,6 +238,11 @@ func (g *Gate) refuseIdentity(c *call, r *http.Request, err error) {
 		g.metrics.Outcome(OutcomeUnauthenticated)
 		challenges(c.Header(), r.URL.Path, false)
 		writeError(c, http.StatusUnauthorized, codeUnauthenticated, "credentials required: a bearer token, or Basic with a username and personal access token")
+	case errors.Is(err, ErrNotForAPI):
+		challenges(c.Header(), r.URL.Path, true)
+		g.refuse(c, r, nil, nil, http.StatusUnauthorized, codeUnauthenticated,
+			"this token was not issued for the MLflow API (it lacks the mlflow scope); log in with a client that has API access, or use a personal access token",
+			OutcomeUnauthenticated, "token_not_for_api")
 	case errors.Is(err, ErrBadCredentials):
 		g.metrics.Outcome(OutcomeUnauthenticated)
 		challenges(c.Header(), r.URL.Path, true)

@@ -110,8 +110,11 @@ func (s *Store) SetPassword(ctx context.Context, actor, username, passwordHash s
 	})
 }
 
-// SetDisabled disables or enables a user. Disabling ends the user's sessions
-// and refresh-token families, and refuses to disable the last enabled Admin.
+// SetDisabled disables or enables a user. Disabling ends the user's sessions,
+// refresh-token families and personal access tokens, in the same
+// transaction and on every replica, and refuses to disable the last enabled
+// Admin. Enabling brings none of them back: the user signs in again and
+// creates new tokens.
 func (s *Store) SetDisabled(ctx context.Context, actor, username string, disabled bool) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		id, err := userID(ctx, tx, username, true)
@@ -130,6 +133,12 @@ func (s *Store) SetDisabled(ctx context.Context, actor, username string, disable
 			if err := endUserGrants(ctx, tx, id); err != nil {
 				return err
 			}
+			n, err := revokeUserPATs(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			return s.audit(ctx, tx, Event{Actor: actor, Action: action, Resource: "user:" + username,
+				Detail: map[string]any{"revoked_tokens": n}})
 		} else {
 			if _, err := tx.Exec(ctx, `UPDATE users SET disabled_at = NULL, updated_at = now() WHERE id = $1`, id); err != nil {
 				return classify(err)
@@ -169,6 +178,27 @@ func endUserGrants(ctx context.Context, q Querier, userID string) error {
 		return classify(err)
 	}
 	return Notify(ctx, q, "user", userID)
+}
+
+// revokeUserPATs revokes every live personal access token of the user and
+// announces each, so every replica's cache refuses it at once. It returns how
+// many were revoked.
+func revokeUserPATs(ctx context.Context, q Querier, userID string) (int, error) {
+	rows, err := q.Query(ctx, `UPDATE personal_access_tokens SET revoked_at = now()
+		WHERE user_id = $1 AND revoked_at IS NULL RETURNING id::text`, userID)
+	if err != nil {
+		return 0, classify(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, classify(err)
+	}
+	for _, id := range ids {
+		if err := Notify(ctx, q, "pat", id); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
 }
 
 // guardLastAdmin fails when userID is the only enabled holder of Admin. The

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -14,7 +15,7 @@ import (
 // clientFlags are the flags of `client add`.
 type clientFlags struct {
 	name, grants, redirects, postLogout, scopes, roles string
-	public, native                                     bool
+	public, native, api                                bool
 }
 
 func clientCommand() *command {
@@ -27,6 +28,10 @@ func clientCommand() *command {
 				"client_credentials grant and roles of its own (--roles): its tokens speak for it, with those roles.\n" +
 				"A --public client has no secret and must use PKCE; --native marks a public app that may use any\n" +
 				"port on a loopback redirect URI (RFC 8252).\n\n" +
+				"Only clients with API access get tokens that open the MLflow API (the mlflow scope, granted to them\n" +
+				"whether or not they ask for it): service clients always have it, other clients only with --api. An\n" +
+				"application that uses the gate only to log its users in needs no --api, and its tokens cannot be\n" +
+				"used against MLflow.\n\n" +
 				"Examples:\n" +
 				"  mlflow-gate client add nightly-training --grants client_credentials --roles Default\n" +
 				"  mlflow-gate client add notebook --grants authorization_code,refresh_token --redirect-uris https://nb.example.com/cb",
@@ -40,11 +45,12 @@ func clientCommand() *command {
 				fs.StringVar(&cf.roles, "roles", "", "comma-separated roles the client holds itself (client_credentials only)")
 				fs.BoolVar(&cf.public, "public", false, "a public client: no secret, PKCE required")
 				fs.BoolVar(&cf.native, "native", false, "a native public app (implies --public): any port on loopback redirects")
+				fs.BoolVar(&cf.api, "api", false, "API access: the client's tokens open the MLflow API (always on for client_credentials)")
 			},
 			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
 				spec := idp.ClientSpec{ID: args[0], Name: cf.name, Public: cf.public || cf.native, Native: cf.native,
 					GrantTypes: splitList(cf.grants), Scopes: splitList(cf.scopes), RedirectURIs: splitList(cf.redirects),
-					PostLogoutRedirectURIs: splitList(cf.postLogout), Roles: splitList(cf.roles)}
+					PostLogoutRedirectURIs: splitList(cf.postLogout), Roles: splitList(cf.roles), API: cf.api}
 				return withStore(ctx, e, func(st *storage.Store) error {
 					secret, err := idp.CreateClient(ctx, st, cliActor, spec)
 					if err != nil {
@@ -67,7 +73,7 @@ func clientCommand() *command {
 						return err
 					}
 					tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "CLIENT ID\tTYPE\tSTATE\tGRANTS\tROLES\tREDIRECT URIS\tPOST-LOGOUT URIS")
+					fmt.Fprintln(tw, "CLIENT ID\tTYPE\tSTATE\tAPI\tGRANTS\tROLES\tREDIRECT URIS\tPOST-LOGOUT URIS")
 					for _, c := range clients {
 						kind := "confidential"
 						if c.Native {
@@ -79,7 +85,11 @@ func clientCommand() *command {
 						if c.DisabledAt != nil {
 							state = "disabled"
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, kind, state, strings.Join(c.GrantTypes, ","),
+						api := "no"
+						if slices.Contains(c.Scopes, idp.ScopeMLflow) {
+							api = "yes"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, kind, state, api, strings.Join(c.GrantTypes, ","),
 							dash(strings.Join(c.Roles, ",")), dash(strings.Join(c.RedirectURIs, " ")), dash(strings.Join(c.PostLogoutRedirectURIs, " ")))
 					}
 					return tw.Flush()

@@ -47,7 +47,7 @@ func (a authenticator) Authenticate(r *http.Request) (proxy.Principal, error) {
 	var err error
 	switch strings.ToLower(scheme) {
 	case "bearer":
-		p, err = a.v.Verify(r.Context(), strings.TrimSpace(rest))
+		p, err = a.v.VerifyMLflow(r.Context(), strings.TrimSpace(rest))
 	case "basic":
 		user, pat, ok := r.BasicAuth()
 		if !ok {
@@ -56,6 +56,9 @@ func (a authenticator) Authenticate(r *http.Request) (proxy.Principal, error) {
 		p, err = a.v.VerifyBasic(r.Context(), user, pat)
 	default:
 		return proxy.Principal{}, proxy.BadCredentials("unsupported_scheme", nil)
+	}
+	if errors.Is(err, idp.ErrNotForAPI) {
+		return proxy.Principal{}, fmt.Errorf("%w: %w", proxy.ErrNotForAPI, err)
 	}
 	if err != nil {
 		for _, bad := range badCredential {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -317,6 +318,7 @@ func cliClient() storage.Client {
 		Public:       true,
 		Native:       true,
 		GrantTypes:   []string{"authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"},
+		Scopes:       append(slices.Clone(idp.DefaultClientScopes), idp.ScopeMLflow), // the MLflow API's own client
 		RedirectURIs: []string{"http://127.0.0.1/callback", "http://[::1]/callback"},
 	}
 }

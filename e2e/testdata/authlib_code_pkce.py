@@ -4,7 +4,11 @@ A person's login is scripted through the gate's HTML form, as a browser would
 submit it. Prints one JSON line with what the Go test checks; exits non-zero
 (with the reason on stderr) on any deviation from the protocol.
 
-Environment: GATE_ISSUER, GATE_USERNAME, GATE_PASSWORD.
+Environment: GATE_ISSUER, GATE_USERNAME, GATE_PASSWORD. Optional switches log
+in through another client: GATE_CLIENT_ID (default mlflow-gate-cli),
+GATE_CLIENT_SECRET (a confidential client's, sent with client_secret_basic),
+GATE_REDIRECT_URI and GATE_SCOPE; GATE_TOKENS_ONLY prints the tokens, with
+the granted scope, and stops there.
 """
 import base64
 import html.parser
@@ -19,10 +23,12 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.jose import JsonWebKey, jwt
 
 ISSUER = os.environ["GATE_ISSUER"]
-CLIENT_ID = "mlflow-gate-cli"
+CLIENT_ID = os.environ.get("GATE_CLIENT_ID", "mlflow-gate-cli")
+CLIENT_SECRET = os.environ.get("GATE_CLIENT_SECRET") or None
 # RFC 8252: a native client may listen on any loopback port; nothing listens
 # here, the redirect is only read from the Location header.
-REDIRECT_URI = "http://127.0.0.1:53682/callback"
+REDIRECT_URI = os.environ.get("GATE_REDIRECT_URI", "http://127.0.0.1:53682/callback")
+SCOPE = os.environ.get("GATE_SCOPE", "openid profile offline_access")
 
 
 def fail(msg):
@@ -70,7 +76,7 @@ def main():
         fail(f"code_challenge_methods_supported: {disc.get('code_challenge_methods_supported')}")
 
     verifier, nonce = generate_token(64), generate_token(24)
-    client = OAuth2Session(CLIENT_ID, redirect_uri=REDIRECT_URI, scope="openid profile offline_access",
+    client = OAuth2Session(CLIENT_ID, CLIENT_SECRET, redirect_uri=REDIRECT_URI, scope=SCOPE,
                            code_challenge_method="S256")
     auth_url, state = client.create_authorization_url(disc["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
 
@@ -101,7 +107,8 @@ def main():
     claims.validate()
     if os.environ.get("GATE_TOKENS_ONLY"):
         # Hand the fresh tokens to the caller before anything below revokes them.
-        print(json.dumps({"access_token": token["access_token"], "id_token": token["id_token"]}))
+        print(json.dumps({"access_token": token["access_token"], "id_token": token["id_token"],
+                          "scope": token.get("scope")}))
         return
     at_header = header(token["access_token"])
     at_claims = jwt.decode(token["access_token"], jwks)
