@@ -135,7 +135,7 @@ func interleave(fs *flag.FlagSet, args []string) []string {
 			pos = append(pos, args[i+1:]...)
 			break
 		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
+		if !strings.HasPrefix(a, "-") || a == "-" || looksLikeID(fs, a) {
 			pos = append(pos, a)
 			continue
 		}
@@ -155,6 +155,15 @@ func interleave(fs *flag.FlagSet, args []string) []string {
 		}
 	}
 	return append(append(flags, "--"), pos...)
+}
+
+// looksLikeID: an argument that starts with "-" but names no flag and is as long
+// as the ids the gate prints (a signing key's kid is a base64url thumbprint, and
+// one in 64 starts with "-") is a positional argument, so that an id copied from
+// `keys list` works without "--". Short unknown flags still fail as typos.
+func looksLikeID(fs *flag.FlagSet, a string) bool {
+	name := strings.TrimLeft(a, "-")
+	return len(name) >= 20 && !strings.ContainsAny(name, "=") && fs.Lookup(name) == nil && !strings.HasPrefix(a, "--")
 }
 
 func (c *command) printGroupHelp(w io.Writer, path string) {
