@@ -8,6 +8,9 @@
 //     places its ids travel, compiled into a literal-first matcher;
 //   - strict readers for query strings, JSON bodies and GraphQL documents that refuse
 //     ambiguity (repeated keys, duplicate or case-variant JSON keys) instead of guessing;
+//   - effects: body fields that make a write delete, overwrite or relocate data raise
+//     the scope the decision asks for (effect.go); every route says why its scope is
+//     what it is, and the golden file shows it;
 //   - the permission table (resources, role permissions), its YAML form and diff, and
 //     its compilation into an immutable Policy whose Decide answers with the rule and
 //     the reason, swapped atomically through a Holder.
