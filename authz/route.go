@@ -243,9 +243,6 @@ func r(pre prefixes, method, path string, typ ResourceType, scope Scope, ids ...
 // rep declares query keys MLflow reads as lists.
 func (s spec) rep(keys ...string) spec { s.repeat = keys; return s }
 
-// raw marks an entry whose handler reads request JSON itself, not through protobuf.
-func (s spec) raw() spec { f := false; s.proto = &f; return s }
-
 // first makes the route's parameters win over literal siblings (Starlette order).
 func (s spec) first() spec { s.paramFirst = true; return s }
 

@@ -130,7 +130,6 @@ func propagation(ctx context.Context, env *benchEnv) error {
 				refused[i] = append(refused[i], o.at.Sub(t1))
 				statuses[i][o.status]++
 			}
-			t0 = time.Now()
 			if err := c.revert(); err != nil {
 				return fmt.Errorf("undoing %s: %w", c.name, err)
 			}

@@ -32,7 +32,6 @@ type command struct {
 // opts holds per-command flags that are not settings.
 type opts struct {
 	passwordStdin bool
-	email         string
 	roles         string
 	description   string
 }
