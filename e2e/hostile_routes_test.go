@@ -446,7 +446,7 @@ func TestHostileDefaultCannotDestroyThroughEffects(t *testing.T) {
 			t.Errorf("%s (%s %s, body %v): %d %s; want 403 PERMISSION_DENIED with a message", c.key, c.method, path, c.req.body, code, b)
 		}
 	}
-	t.Logf("%d hostile requests refused", len(cases))
+	t.Logf("%d hostile requests sent", len(cases))
 
 	after := f.snapshot(t)
 	for k, v := range before {
