@@ -59,3 +59,12 @@ func (s *Service) ListUsers(ctx context.Context, a Actor) ([]storage.User, error
 	users, err := s.st.ListUsers(ctx)
 	return users, classify(err)
 }
+
+// User finds a user by name, ignoring case.
+func (s *Service) User(ctx context.Context, a Actor, username string) (storage.User, error) {
+	if err := s.authorize(ctx, a); err != nil {
+		return storage.User{}, err
+	}
+	u, err := s.st.UserByName(ctx, username)
+	return u, classify(err)
+}
