@@ -98,9 +98,10 @@ type ClientSpec struct {
 	Roles                  []string // the client's own, for client credentials
 }
 
-// CreateClient validates spec and registers the client. For a confidential
-// client it returns the secret, to be shown once; only its SHA-256 is kept.
-func CreateClient(ctx context.Context, st *storage.Store, actor string, spec ClientSpec) (string, error) {
+// NewClient validates spec and makes the client record to store. For a
+// confidential client it also returns the secret, to be shown once; the
+// record keeps only its SHA-256.
+func NewClient(spec ClientSpec) (storage.Client, string, error) {
 	var problems []string
 	if !clientIDShape.MatchString(spec.ID) {
 		problems = append(problems, fmt.Sprintf("client id %q: 2 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit", spec.ID))
@@ -139,7 +140,7 @@ func CreateClient(ctx context.Context, st *storage.Store, actor string, spec Cli
 		problems = append(problems, "roles are for clients with the client_credentials grant")
 	}
 	if len(problems) > 0 {
-		return "", fmt.Errorf("%w: %s", storage.ErrInvalid, strings.Join(problems, "; "))
+		return storage.Client{}, "", fmt.Errorf("%w: %s", storage.ErrInvalid, strings.Join(problems, "; "))
 	}
 	scopes := slices.Clone(spec.Scopes)
 	if scopes == nil {
@@ -154,20 +155,7 @@ func CreateClient(ctx context.Context, st *storage.Store, actor string, spec Cli
 	if !spec.Public {
 		secret, c.SecretHash = NewClientSecret()
 	}
-	if err := st.CreateClient(ctx, actor, c); err != nil {
-		return "", err
-	}
-	return secret, nil
-}
-
-// RotateClientSecret gives a confidential client a new secret, returned to
-// be shown once; the old one stops working at once.
-func RotateClientSecret(ctx context.Context, st *storage.Store, actor, id string) (string, error) {
-	secret, hash := NewClientSecret()
-	if err := st.SetClientSecret(ctx, actor, id, hash); err != nil {
-		return "", err
-	}
-	return secret, nil
+	return c, secret, nil
 }
 
 // checkRegisteredURI: absolute, no fragment (RFC 6749 section 3.1.2), https

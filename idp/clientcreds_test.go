@@ -19,7 +19,7 @@ import (
 // addService registers a confidential service client and returns its secret.
 func (e *env) addService(id string, roles ...string) string {
 	e.t.Helper()
-	secret, err := CreateClient(e.ctx, e.st, "test", ClientSpec{ID: id, GrantTypes: []string{GrantClientCredentials},
+	secret, err := createClient(e.ctx, e.st, ClientSpec{ID: id, GrantTypes: []string{GrantClientCredentials},
 		Scopes: []string{"openid", "mlflow.read", "mlflow.write"}, Roles: roles})
 	if err != nil {
 		e.t.Fatal(err)
@@ -84,14 +84,14 @@ func TestClientCredentials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.st.SetClientRoles(e.ctx, "test", "nightly-training", []string{storage.RoleAdmin}); err != nil {
+		if err := e.st.SetClientRoles(e.ctx, testActor, "nightly-training", []string{storage.RoleAdmin}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "new client roles", func() bool {
 			p, err := v.Verify(e.ctx, tok.AccessToken)
 			return err == nil && slices.Equal(p.Roles, []string{storage.RoleAdmin})
 		})
-		if err := e.st.SetClientDisabled(e.ctx, "test", "nightly-training", true, e.clock.Now()); err != nil {
+		if err := e.st.SetClientDisabled(e.ctx, testActor, "nightly-training", true, e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "disabled client refused", func() bool {
@@ -101,13 +101,13 @@ func TestClientCredentials(t *testing.T) {
 		if _, err := e.clientCreds("nightly-training", secret, oauth2.AuthStyleInHeader).Token(e.ctx); oauthError(err) != "invalid_client" {
 			t.Errorf("disabled client got a token: %v", err)
 		}
-		if err := e.st.SetClientDisabled(e.ctx, "test", "nightly-training", false, e.clock.Now()); err != nil {
+		if err := e.st.SetClientDisabled(e.ctx, testActor, "nightly-training", false, e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	})
 
 	t.Run("a service's PAT", func(t *testing.T) {
-		pat, _, err := CreateClientPAT(e.ctx, e.st, "nightly-training", PATOptions{Name: "ci"}, DefaultPATLimits)
+		pat, _, err := createClientPAT(e.ctx, e.st, "nightly-training", "ci")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func TestClientCredentials(t *testing.T) {
 			p, err := v.Verify(e.ctx, pat)
 			return err == nil && p.Kind == KindPAT && p.Service && p.Subject == "nightly-training"
 		})
-		if _, _, err := CreateClientPAT(e.ctx, e.st, storage.CLIClientID, PATOptions{}, DefaultPATLimits); !errors.Is(err, storage.ErrInvalid) {
+		if _, _, err := createClientPAT(e.ctx, e.st, storage.CLIClientID, ""); !errors.Is(err, storage.ErrInvalid) {
 			t.Errorf("PAT for a public client: %v", err)
 		}
 	})
@@ -163,8 +163,8 @@ func TestClientCredentialsRefusals(t *testing.T) {
 		t.Errorf("public client: %d %v", status, body)
 	}
 	// A rotated secret stops working at once.
-	fresh, err := RotateClientSecret(e.ctx, e.st, "test", "svc")
-	if err != nil {
+	fresh, hash := NewClientSecret()
+	if err := e.st.SetClientSecret(e.ctx, testActor, "svc", hash); err != nil {
 		t.Fatal(err)
 	}
 	if status, _, _ := post(cc, "svc", secret); status != 401 {
@@ -182,7 +182,7 @@ func TestClientCredentialsRefusals(t *testing.T) {
 		{ID: "imp", GrantTypes: []string{"implicit"}},
 		{ID: "http", GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: []string{"http://example.com/cb"}},
 	} {
-		if _, err := CreateClient(e.ctx, e.st, "test", spec); !errors.Is(err, storage.ErrInvalid) {
+		if _, err := createClient(e.ctx, e.st, spec); !errors.Is(err, storage.ErrInvalid) {
 			t.Errorf("%+v registered: %v", spec, err)
 		}
 	}

@@ -27,4 +27,9 @@
 // cookies that keep strangers from locking an owner out in devicecookie.go; the Verifier,
 // its seen-token cache and the revocation set kept current by LISTEN/NOTIFY
 // in verifier*.go and revocation.go; personal access tokens in pat.go.
+//
+// Administrative operations (registering clients, issuing personal access
+// tokens, rotating keys) live in package admin, which calls the format
+// helpers here: NewClient, NewClientSecret, NewPAT and NewSigningKey. idp
+// never imports admin.
 package idp

@@ -115,11 +115,11 @@ func (e *env) addUser(name, pw string) storage.User {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	u, err := e.st.CreateUser(e.ctx, "test", name, h)
+	u, err := e.st.CreateUser(e.ctx, testActor, name, h)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.st.GrantRole(e.ctx, "test", storage.RoleDefault, name); err != nil {
+	if err := e.st.GrantRole(e.ctx, testActor, storage.RoleDefault, name); err != nil {
 		e.t.Fatal(err)
 	}
 	return u

@@ -117,7 +117,7 @@ func TestIntrospection(t *testing.T) {
 
 	t.Run("own refresh token", func(t *testing.T) {
 		svc := "confidential-app"
-		sec, err := CreateClient(e.ctx, e.st, "test", ClientSpec{ID: svc, GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken},
+		sec, err := createClient(e.ctx, e.st, ClientSpec{ID: svc, GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken},
 			RedirectURIs: []string{"https://app.example.com/cb"}})
 		if err != nil {
 			t.Fatal(err)

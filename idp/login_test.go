@@ -166,7 +166,7 @@ func TestLoginBusyHasher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.st.CreateUser(e.ctx, "test", "dave", h); err != nil {
+	if _, err := e.st.CreateUser(e.ctx, testActor, "dave", h); err != nil {
 		t.Fatal(err)
 	}
 	cfg := e.oauth(storage.CLIClientID, cliRedirect)

@@ -13,7 +13,7 @@ import (
 
 func TestLogoutEndsSession(t *testing.T) {
 	e := newEnv(t)
-	secret, err := CreateClient(e.ctx, e.st, "test", ClientSpec{ID: "webapp",
+	secret, err := createClient(e.ctx, e.st, ClientSpec{ID: "webapp",
 		GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken}, RedirectURIs: []string{"http://127.0.0.1/cb"},
 		PostLogoutRedirectURIs: []string{"http://127.0.0.1/bye"}})
 	if err != nil {
@@ -107,7 +107,7 @@ func TestLogoutIsNotCrossSite(t *testing.T) {
 	e := newEnv(t)
 	e.addUser("alice", "alice's long passphrase")
 	e.addUser("mallory", "mallory's long passphrase")
-	secret, err := CreateClient(e.ctx, e.st, "test", ClientSpec{ID: "webapp",
+	secret, err := createClient(e.ctx, e.st, ClientSpec{ID: "webapp",
 		GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: []string{"http://127.0.0.1/cb"},
 		PostLogoutRedirectURIs: []string{"http://127.0.0.1/bye"}})
 	if err != nil {

@@ -116,7 +116,7 @@ func TestVerifierRefuses(t *testing.T) {
 }
 
 func mangleChecksum(t testing.TB, e *env) string {
-	tok, _, err := CreatePAT(e.ctx, e.st, "admin", "", 0)
+	tok, _, err := createPAT(e.ctx, e.st, "admin", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestExpiredAndDisabled(t *testing.T) {
 	}
 	e.clock.Advance(-11 * time.Minute)
 
-	if err := e.st.SetDisabled(e.ctx, "test", "carol", true); err != nil {
+	if err := e.st.SetDisabled(e.ctx, testActor, "carol", true); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "disabled user's token refused", func() bool {
@@ -213,7 +213,7 @@ func (e *env) tokenCall(t testing.TB, form url.Values) (int, map[string]any, htt
 
 func TestCodeExchangeRefusals(t *testing.T) {
 	e := newEnv(t)
-	if err := e.st.CreateClient(e.ctx, "test", storage.Client{ID: "other-cli", Public: true, Native: true,
+	if err := e.st.CreateClient(e.ctx, testActor, storage.Client{ID: "other-cli", Public: true, Native: true,
 		GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{cliRedirect}}); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +350,7 @@ func TestPasswordChangeRevokesAccessTokens(t *testing.T) {
 	if _, err := e.p.Verifier().Verify(e.ctx, tok.AccessToken); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.SetPassword(e.ctx, "test", "admin", "irrelevant-hash"); err != nil {
+	if err := e.st.SetPassword(e.ctx, testActor, "admin", "irrelevant-hash"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "token of an ended session refused", func() bool {

@@ -1,10 +1,8 @@
 package idp
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"hash/crc32"
 	"math/big"
 	"strings"
@@ -84,98 +82,16 @@ func CheckPATFormat(tok string) error {
 	return nil
 }
 
-// PATOptions are the optional inputs of CreatePAT.
-type PATOptions struct {
-	Name  string        // a label for listings
-	TTL   time.Duration // 0 means the default (90 days); capped at the maximum
-	Actor string        // who creates it, for the audit log; default "cli"
-	Now   time.Time     // default time.Now()
-}
-
-// PATLimits are the default and maximum lifetimes applied by CreatePAT.
-type PATLimits struct{ Default, Max time.Duration }
-
-// DefaultPATLimits: tokens expire after 90 days unless asked otherwise, and
-// never live longer than a year and a day.
-var DefaultPATLimits = PATLimits{Default: 90 * 24 * time.Hour, Max: 366 * 24 * time.Hour}
-
-// CreatePAT issues a personal access token for the user named owner, with a
-// label and a lifetime (0: 90 days; at most 366 days), audited as created by
-// "cli". It returns the token, to be shown once, and its record. A PAT is a
-// bearer credential for the MLflow API only: the verifier marks it KindPAT
-// so that admin and account pages, and token endpoints, refuse it.
-func CreatePAT(ctx context.Context, st *storage.Store, owner, name string, ttl time.Duration) (string, storage.PAT, error) {
-	return CreatePATWithOptions(ctx, st, owner, PATOptions{Name: name, TTL: ttl}, DefaultPATLimits)
-}
-
-// CreatePATWithOptions is CreatePAT with an actor, a clock and limits.
-func CreatePATWithOptions(ctx context.Context, st *storage.Store, username string, opts PATOptions, limits PATLimits) (string, storage.PAT, error) {
-	if err := opts.check(limits); err != nil {
-		return "", storage.PAT{}, err
-	}
-	u, err := st.UserByName(ctx, username)
-	if err != nil {
-		return "", storage.PAT{}, err
-	}
-	if !u.Enabled() {
-		return "", storage.PAT{}, fmt.Errorf("%w: user %q is disabled", storage.ErrInvalid, u.Username)
-	}
-	return issuePAT(opts, func(rec storage.PAT) (storage.PAT, error) { return st.InsertPAT(ctx, opts.Actor, u.Username, rec) })
-}
-
-// check fills in the defaults of opts and applies limits.
-func (opts *PATOptions) check(limits PATLimits) error {
-	if opts.Now.IsZero() {
-		opts.Now = time.Now()
-	}
-	if opts.Actor == "" {
-		opts.Actor = "cli"
-	}
-	if opts.TTL <= 0 {
-		opts.TTL = limits.Default
-	}
-	if opts.TTL > limits.Max {
-		return fmt.Errorf("%w: a token may live at most %s", storage.ErrInvalid, limits.Max)
-	}
-	if len(opts.Name) > 100 {
-		return fmt.Errorf("%w: token name longer than 100 characters", storage.ErrInvalid)
-	}
-	return nil
-}
-
-// issuePAT makes a new token and stores its record (never the token) with insert.
-func issuePAT(opts PATOptions, insert func(storage.PAT) (storage.PAT, error)) (string, storage.PAT, error) {
+// NewPAT makes a fresh token, to be shown once, and the record to store for
+// it (never the token: its SHA-256 and the prefix listings show), created at
+// now and expiring after ttl. A PAT is a bearer credential for the MLflow API
+// only: the verifier marks it KindPAT so that admin and account pages, and
+// token endpoints, refuse it.
+func NewPAT(name string, now time.Time, ttl time.Duration) (string, storage.PAT, error) {
 	tok, err := newPAT()
 	if err != nil {
 		return "", storage.PAT{}, err
 	}
-	exp := opts.Now.Add(opts.TTL)
-	rec, err := insert(storage.PAT{Name: opts.Name, Prefix: tok[:patShownLen], Hash: sha256Sum(tok), CreatedAt: opts.Now, ExpiresAt: &exp})
-	if err != nil {
-		return "", storage.PAT{}, err
-	}
-	return tok, rec, nil
-}
-
-// ListPATs lists the tokens of username (every user's when empty).
-func ListPATs(ctx context.Context, st *storage.Store, username string) ([]storage.PAT, error) {
-	return st.ListPATs(ctx, username)
-}
-
-// RevokePAT revokes a token by id; every replica stops accepting it within
-// the notification delay.
-func RevokePAT(ctx context.Context, st *storage.Store, actor, id string) error {
-	if actor == "" {
-		actor = "cli"
-	}
-	return st.RevokePAT(ctx, actor, id, time.Now())
-}
-
-// CreateClientPAT issues a personal access token owned by a confidential
-// service client: it speaks for the client, with the client's own roles.
-func CreateClientPAT(ctx context.Context, st *storage.Store, clientID string, opts PATOptions, limits PATLimits) (string, storage.PAT, error) {
-	if err := opts.check(limits); err != nil {
-		return "", storage.PAT{}, err
-	}
-	return issuePAT(opts, func(rec storage.PAT) (storage.PAT, error) { return st.InsertClientPAT(ctx, opts.Actor, clientID, rec) })
+	exp := now.Add(ttl)
+	return tok, storage.PAT{Name: name, Prefix: tok[:patShownLen], Hash: sha256Sum(tok), CreatedAt: now, ExpiresAt: &exp}, nil
 }

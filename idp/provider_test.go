@@ -98,7 +98,7 @@ func TestStorageFaultIsBareServerError(t *testing.T) {
 
 func TestVerifierFailsClosedWhenStale(t *testing.T) {
 	e := newEnv(t)
-	tok, _, err := CreatePAT(e.ctx, e.st, "admin", "", 0)
+	tok, _, err := createPAT(e.ctx, e.st, "admin", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

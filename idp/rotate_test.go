@@ -66,7 +66,7 @@ func TestKeyRotationAcrossReplicas(t *testing.T) {
 			}
 		}
 	})
-	k, err := RotateKey(e.ctx, e.st, "test", e.p.cfg.KeyEncryptionKey, AlgES256, 2*time.Second, KeyLifetime(time.Minute, time.Minute), time.Now())
+	k, err := rotateKey(e.ctx, e.st, e.p.cfg.KeyEncryptionKey, AlgES256, 2*time.Second, KeyLifetime(time.Minute, time.Minute), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,14 +107,14 @@ func TestKeyRevocationAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	lifetime := KeyLifetime(time.Minute, time.Minute)
-	if _, err := RevokeKey(e.ctx, e.st, "test", old, nil, false, lifetime, time.Now()); !errors.Is(err, storage.ErrOnlySigningKey) {
+	if _, err := revokeKey(e.ctx, e.st, old, nil, false, lifetime, time.Now()); !errors.Is(err, storage.ErrOnlySigningKey) {
 		t.Fatalf("revoking the only signing key: %v", err)
 	}
-	k, err := RotateKey(e.ctx, e.st, "test", e.p.cfg.KeyEncryptionKey, AlgES256, 0, lifetime, time.Now())
+	k, err := rotateKey(e.ctx, e.st, e.p.cfg.KeyEncryptionKey, AlgES256, 0, lifetime, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RevokeKey(e.ctx, e.st, "test", old, nil, false, lifetime, time.Now()); err != nil {
+	if _, err := revokeKey(e.ctx, e.st, old, nil, false, lifetime, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Second)
@@ -129,7 +129,7 @@ func TestKeyRevocationAcrossReplicas(t *testing.T) {
 		t.Fatal("the revoked key is still published or signing")
 	}
 	// --force revokes even the only signing key, with a replacement signing at once.
-	repl, err := RevokeKey(e.ctx, e.st, "test", k.KID, e.p.cfg.KeyEncryptionKey, true, lifetime, time.Now())
+	repl, err := revokeKey(e.ctx, e.st, k.KID, e.p.cfg.KeyEncryptionKey, true, lifetime, time.Now())
 	if err != nil || repl == "" {
 		t.Fatalf("forced revocation: %q %v", repl, err)
 	}
@@ -152,7 +152,7 @@ func TestSessionRevocationReachesVerifier(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].Kind != "session" || list[1].Kind != "family" || list[1].SessionID != pr.SessionID {
 		t.Fatalf("ListSessions: %+v %v", list, err)
 	}
-	kind, fams, err := e.st.RevokeSessionOrFamily(e.ctx, "test", pr.SessionID, time.Now())
+	kind, fams, err := e.st.RevokeSessionOrFamily(e.ctx, testActor, pr.SessionID, time.Now())
 	if err != nil || kind != "session" || fams != 1 {
 		t.Fatalf("revoke: %s %d %v", kind, fams, err)
 	}
@@ -163,7 +163,7 @@ func TestSessionRevocationReachesVerifier(t *testing.T) {
 	if _, err := e.oauth(storage.CLIClientID, cliRedirect).TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); oauthError(err) != "invalid_grant" {
 		t.Fatalf("refresh after revocation: %v", err)
 	}
-	if _, _, err := e.st.RevokeSessionOrFamily(e.ctx, "test", pr.SessionID, time.Now()); !errors.Is(err, storage.ErrNotFound) {
+	if _, _, err := e.st.RevokeSessionOrFamily(e.ctx, testActor, pr.SessionID, time.Now()); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("revoking again: %v", err)
 	}
 }

@@ -18,12 +18,12 @@ import (
 // endpoints still accept the others.
 func TestMLflowScope(t *testing.T) {
 	e := newEnv(t)
-	secret, err := CreateClient(e.ctx, e.st, "test", ClientSpec{ID: "wiki",
+	secret, err := createClient(e.ctx, e.st, ClientSpec{ID: "wiki",
 		GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: []string{"http://127.0.0.1/cb"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiSecret, err := CreateClient(e.ctx, e.st, "test", ClientSpec{ID: "notebook", API: true,
+	apiSecret, err := createClient(e.ctx, e.st, ClientSpec{ID: "notebook", API: true,
 		GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: []string{"http://127.0.0.1/cb"}})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func TestMLflowScope(t *testing.T) {
 	}
 
 	// PATs are API credentials whatever the scope.
-	pat, _, err := CreatePAT(e.ctx, e.st, "admin", "laptop", 0)
+	pat, _, err := createPAT(e.ctx, e.st, "admin", "laptop", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,3 +85,11 @@ func (s *Store) ListEvents(ctx context.Context, limit int) ([]Event, error) {
 	}
 	return out, classify(rows.Err())
 }
+
+// Actor is who makes an administrative change, as its audit record names
+// them: Name goes into the actor column, Address (empty on the command line)
+// into remote_addr.
+type Actor struct {
+	Name    string
+	Address string
+}

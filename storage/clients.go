@@ -42,12 +42,12 @@ func scanClient(row pgx.Row) (Client, error) {
 }
 
 // CreateClient registers c with its redirect URIs and roles.
-func (s *Store) CreateClient(ctx context.Context, actor string, c Client) error {
+func (s *Store) CreateClient(ctx context.Context, actor Actor, c Client) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		if err := insertClient(ctx, tx, c); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, Event{Actor: actor, Action: "client.create", Resource: "client:" + c.ID})
+		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "client.create", Resource: "client:" + c.ID})
 	})
 }
 
@@ -111,7 +111,7 @@ func (s *Store) ListClients(ctx context.Context) ([]Client, error) {
 // DeleteClient removes a client with its redirect URIs, roles, refresh
 // tokens and personal access tokens, and tells every replica: tokens the
 // client holds stop working at once. Built-in clients are refused.
-func (s *Store) DeleteClient(ctx context.Context, actor, id string) error {
+func (s *Store) DeleteClient(ctx context.Context, actor Actor, id string) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		var builtin bool
 		err := tx.QueryRow(ctx, `DELETE FROM clients WHERE id = $1 AND NOT builtin RETURNING builtin`, id).Scan(&builtin)
@@ -127,13 +127,13 @@ func (s *Store) DeleteClient(ctx context.Context, actor, id string) error {
 		if err := Notify(ctx, tx, "client", id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, Event{Actor: actor, Action: "client.delete", Resource: "client:" + id})
+		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "client.delete", Resource: "client:" + id})
 	})
 }
 
 // SetClientSecret replaces a confidential client's secret hash; the old
 // secret stops authenticating at once.
-func (s *Store) SetClientSecret(ctx context.Context, actor, id string, secretHash []byte) error {
+func (s *Store) SetClientSecret(ctx context.Context, actor Actor, id string, secretHash []byte) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE clients SET secret_hash = $2 WHERE id = $1 AND NOT public`, id, secretHash)
 		if err != nil {
@@ -145,13 +145,13 @@ func (s *Store) SetClientSecret(ctx context.Context, actor, id string, secretHas
 		if err := Notify(ctx, tx, "client", id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, Event{Actor: actor, Action: "client.rotate_secret", Resource: "client:" + id})
+		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "client.rotate_secret", Resource: "client:" + id})
 	})
 }
 
 // SetClientRoles replaces the roles a client holds itself (client
 // credentials) and tells every replica.
-func (s *Store) SetClientRoles(ctx context.Context, actor, id string, roles []string) error {
+func (s *Store) SetClientRoles(ctx context.Context, actor Actor, id string, roles []string) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM client_roles WHERE client_id = $1`, id); err != nil {
 			return classify(err)
@@ -175,14 +175,14 @@ func (s *Store) SetClientRoles(ctx context.Context, actor, id string, roles []st
 		if err := Notify(ctx, tx, "client", id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, Event{Actor: actor, Action: "client.set_roles", Resource: "client:" + id,
+		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "client.set_roles", Resource: "client:" + id,
 			Detail: map[string]any{"roles": roles}})
 	})
 }
 
 // SetClientDisabled disables or enables a client; a disabled client can
 // neither obtain nor use tokens.
-func (s *Store) SetClientDisabled(ctx context.Context, actor, id string, disabled bool, now time.Time) error {
+func (s *Store) SetClientDisabled(ctx context.Context, actor Actor, id string, disabled bool, now time.Time) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		var at any
 		if disabled {
@@ -202,6 +202,6 @@ func (s *Store) SetClientDisabled(ctx context.Context, actor, id string, disable
 		if disabled {
 			action = "client.disable"
 		}
-		return s.audit(ctx, tx, Event{Actor: actor, Action: action, Resource: "client:" + id})
+		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: action, Resource: "client:" + id})
 	})
 }

@@ -6,4 +6,8 @@
 // Querier so the same code runs on the pool or inside a transaction. Storage
 // never knows HTTP: callers turn its errors into responses. Single-use things
 // are consumed with one conditional UPDATE ... RETURNING, never read-then-write.
+//
+// An administrative change takes the Actor who makes it and writes its audit
+// record in the same transaction; package admin is the caller that decides
+// who that is.
 package storage

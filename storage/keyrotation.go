@@ -51,7 +51,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 // reschedules the keys of its algorithm: each stops signing when the next
 // one starts, and stays published for lifetime after that (the longest a
 // token it signed can live). Every replica is told; the change is audited.
-func (s *Store) RotateSigningKey(ctx context.Context, actor string, k SigningKey, lifetime time.Duration, now time.Time) error {
+func (s *Store) RotateSigningKey(ctx context.Context, actor Actor, k SigningKey, lifetime time.Duration, now time.Time) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(signingKeysLock)); err != nil {
 			return classify(err)
@@ -62,7 +62,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, actor string, k SigningKey
 		if err := rescheduleKeys(ctx, tx, k.Alg, lifetime, now); err != nil {
 			return err
 		}
-		if err := InsertEvent(ctx, tx, Event{At: now, Actor: actor, Action: "key.rotate", Resource: "key:" + k.KID,
+		if err := InsertEvent(ctx, tx, Event{At: now, Actor: actor.Name, RemoteAddr: actor.Address, Action: "key.rotate", Resource: "key:" + k.KID,
 			Detail: map[string]any{"alg": k.Alg, "not_before": k.NotBefore}}); err != nil {
 			return err
 		}
@@ -75,7 +75,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, actor string, k SigningKey
 // sign at now, replacement must make one of that algorithm (it starts
 // signing at once);
 // otherwise ErrOnlySigningKey. It reports the replacement's kid, if any.
-func (s *Store) RevokeSigningKey(ctx context.Context, actor, kid string, lifetime time.Duration, now time.Time,
+func (s *Store) RevokeSigningKey(ctx context.Context, actor Actor, kid string, lifetime time.Duration, now time.Time,
 	replacement func(alg string) (SigningKey, error)) (string, error) {
 	var replaced string
 	err := s.InTx(ctx, func(tx pgx.Tx) error {
@@ -115,7 +115,7 @@ func (s *Store) RevokeSigningKey(ctx context.Context, actor, kid string, lifetim
 			}
 			replaced = k.KID
 		}
-		if err := InsertEvent(ctx, tx, Event{At: now, Actor: actor, Action: "key.revoke", Resource: "key:" + kid,
+		if err := InsertEvent(ctx, tx, Event{At: now, Actor: actor.Name, RemoteAddr: actor.Address, Action: "key.revoke", Resource: "key:" + kid,
 			Detail: map[string]any{"alg": alg, "replacement": replaced}}); err != nil {
 			return err
 		}

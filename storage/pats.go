@@ -40,7 +40,7 @@ func scanPAT(row pgx.Row) (PAT, error) {
 }
 
 // InsertPAT stores a new token for the user username and audits it.
-func (s *Store) InsertPAT(ctx context.Context, actor, username string, p PAT) (PAT, error) {
+func (s *Store) InsertPAT(ctx context.Context, actor Actor, username string, p PAT) (PAT, error) {
 	err := s.InTx(ctx, func(tx pgx.Tx) error {
 		uid, err := userID(ctx, tx, username, false)
 		if err != nil {
@@ -54,7 +54,7 @@ func (s *Store) InsertPAT(ctx context.Context, actor, username string, p PAT) (P
 		if err != nil {
 			return err
 		}
-		return InsertEvent(ctx, tx, Event{Actor: actor, Action: "token.create", Resource: "user:" + p.Username,
+		return InsertEvent(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "token.create", Resource: "user:" + p.Username,
 			Detail: map[string]any{"token_id": p.ID, "name": p.Name}})
 	})
 	return p, err
@@ -62,7 +62,7 @@ func (s *Store) InsertPAT(ctx context.Context, actor, username string, p PAT) (P
 
 // InsertClientPAT stores a new token owned by a confidential service client
 // and audits it.
-func (s *Store) InsertClientPAT(ctx context.Context, actor, clientID string, p PAT) (PAT, error) {
+func (s *Store) InsertClientPAT(ctx context.Context, actor Actor, clientID string, p PAT) (PAT, error) {
 	err := s.InTx(ctx, func(tx pgx.Tx) error {
 		var public bool
 		var disabled *time.Time
@@ -81,7 +81,7 @@ func (s *Store) InsertClientPAT(ctx context.Context, actor, clientID string, p P
 		if err != nil {
 			return err
 		}
-		return InsertEvent(ctx, tx, Event{Actor: actor, Action: "token.create", Resource: "client:" + clientID,
+		return InsertEvent(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "token.create", Resource: "client:" + clientID,
 			Detail: map[string]any{"token_id": p.ID, "name": p.Name}})
 	})
 	return p, err
@@ -128,7 +128,7 @@ func (s *Store) ListClientPATs(ctx context.Context, clientID string) ([]PAT, err
 }
 
 // RevokePAT revokes a token by id, audits it and tells every replica.
-func (s *Store) RevokePAT(ctx context.Context, actor, id string, now time.Time) error {
+func (s *Store) RevokePAT(ctx context.Context, actor Actor, id string, now time.Time) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		var owner string
 		err := tx.QueryRow(ctx, `
@@ -142,7 +142,7 @@ func (s *Store) RevokePAT(ctx context.Context, actor, id string, now time.Time) 
 		if err := Notify(ctx, tx, "pat", id); err != nil {
 			return err
 		}
-		return InsertEvent(ctx, tx, Event{Actor: actor, Action: "token.revoke", Resource: owner,
+		return InsertEvent(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "token.revoke", Resource: owner,
 			Detail: map[string]any{"token_id": id}})
 	})
 }

@@ -82,7 +82,7 @@ func readPermissionTable(ctx context.Context, q Querier) (PermissionTable, error
 // announced ("policy") to every replica. inspect, if not nil, sees the current table
 // under the lock: it returns the audit record's detail, or an error that abandons the
 // change and is returned as is. Every role a grant names must exist.
-func (s *Store) ReplacePermissionTable(ctx context.Context, actor string, next PermissionTable,
+func (s *Store) ReplacePermissionTable(ctx context.Context, actor Actor, next PermissionTable,
 	inspect func(current PermissionTable) (map[string]any, error)) error {
 	if len(next.Resources) == 0 {
 		return fmt.Errorf("%w: a permission table without resources denies every request", ErrInvalid)
@@ -109,14 +109,14 @@ func (s *Store) ReplacePermissionTable(ctx context.Context, actor string, next P
 		if err := insertPermissionTable(ctx, tx, next); err != nil {
 			return err
 		}
-		return policyChanged(ctx, tx, Event{Actor: actor, Action: "policy.import", Resource: "policy", Detail: detail})
+		return policyChanged(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "policy.import", Resource: "policy", Detail: detail})
 	})
 }
 
 // SeedPermissionTable stores t when the table has no resources yet, reporting whether
 // it did. Replicas starting together seed once: the first takes the lock and the rest
 // find its rows.
-func (s *Store) SeedPermissionTable(ctx context.Context, actor string, t PermissionTable) (seeded bool, err error) {
+func (s *Store) SeedPermissionTable(ctx context.Context, actor Actor, t PermissionTable) (seeded bool, err error) {
 	err = s.InTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(policyLock)); err != nil {
 			return classify(err)
@@ -132,7 +132,7 @@ func (s *Store) SeedPermissionTable(ctx context.Context, actor string, t Permiss
 			return err
 		}
 		seeded = true
-		return policyChanged(ctx, tx, Event{Actor: actor, Action: "policy.seed", Resource: "policy",
+		return policyChanged(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "policy.seed", Resource: "policy",
 			Detail: map[string]any{"resources": len(t.Resources), "grants": len(t.Grants)}})
 	})
 	return seeded, err
@@ -171,17 +171,17 @@ func insertPermissionTable(ctx context.Context, tx pgx.Tx, t PermissionTable) er
 // AllowScopes lets role do scopes on resource, adding to what it holds (in the order
 // the resource lists its scopes). It reports whether anything changed: allowing what
 // is held is no change, and is neither audited nor announced.
-func (s *Store) AllowScopes(ctx context.Context, actor, role, resource string, scopes ...string) (bool, error) {
+func (s *Store) AllowScopes(ctx context.Context, actor Actor, role, resource string, scopes ...string) (bool, error) {
 	return s.changeGrant(ctx, actor, role, resource, scopes, true)
 }
 
 // DisallowScopes takes scopes on resource from role; a grant left without scopes is
 // deleted. Taking what is not held is no change.
-func (s *Store) DisallowScopes(ctx context.Context, actor, role, resource string, scopes ...string) (bool, error) {
+func (s *Store) DisallowScopes(ctx context.Context, actor Actor, role, resource string, scopes ...string) (bool, error) {
 	return s.changeGrant(ctx, actor, role, resource, scopes, false)
 }
 
-func (s *Store) changeGrant(ctx context.Context, actor, role, resource string, scopes []string, allow bool) (changed bool, err error) {
+func (s *Store) changeGrant(ctx context.Context, actor Actor, role, resource string, scopes []string, allow bool) (changed bool, err error) {
 	if len(scopes) == 0 {
 		return false, fmt.Errorf("%w: no scopes given", ErrInvalid)
 	}
@@ -236,7 +236,7 @@ func (s *Store) changeGrant(ctx context.Context, actor, role, resource string, s
 		if allow {
 			action = "policy.allow"
 		}
-		return policyChanged(ctx, tx, Event{Actor: actor, Action: action, Resource: "resource:" + resource,
+		return policyChanged(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: action, Resource: "resource:" + resource,
 			Detail: map[string]any{"role": role, "scopes": scopes, "before": nonNil(held), "after": nonNil(next)}})
 	})
 	return changed, err

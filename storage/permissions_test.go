@@ -43,7 +43,7 @@ func TestPermissionTableReplaceKeepsOrderAndRefusesBadTables(t *testing.T) {
 	}
 	want := smallTable()
 	var seen storage.PermissionTable
-	err := st.ReplacePermissionTable(ctx, "tester", want, func(cur storage.PermissionTable) (map[string]any, error) {
+	err := st.ReplacePermissionTable(ctx, storage.Actor{Name: "tester"}, want, func(cur storage.PermissionTable) (map[string]any, error) {
 		seen = cur
 		return map[string]any{"note": "first"}, nil
 	})
@@ -75,7 +75,7 @@ func TestPermissionTableReplaceKeepsOrderAndRefusesBadTables(t *testing.T) {
 	}
 	for name, tc := range bad {
 		t.Run(name, func(t *testing.T) {
-			err := st.ReplacePermissionTable(ctx, "tester", tc.table, nil)
+			err := st.ReplacePermissionTable(ctx, storage.Actor{Name: "tester"}, tc.table, nil)
 			if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.text) {
 				t.Fatalf("err %v, want %v containing %q", err, tc.err, tc.text)
 			}
@@ -85,7 +85,7 @@ func TestPermissionTableReplaceKeepsOrderAndRefusesBadTables(t *testing.T) {
 		})
 	}
 	abandon := errors.New("abandon")
-	if err := st.ReplacePermissionTable(ctx, "tester", storage.PermissionTable{Resources: want.Resources[1:]},
+	if err := st.ReplacePermissionTable(ctx, storage.Actor{Name: "tester"}, storage.PermissionTable{Resources: want.Resources[1:]},
 		func(storage.PermissionTable) (map[string]any, error) { return nil, abandon }); err != abandon {
 		t.Fatalf("inspect's error: %v", err)
 	}
@@ -97,7 +97,7 @@ func TestPermissionTableReplaceKeepsOrderAndRefusesBadTables(t *testing.T) {
 func TestAllowAndDisallowScopes(t *testing.T) {
 	st := bootstrapped(t)
 	ctx := context.Background()
-	if err := st.ReplacePermissionTable(ctx, "tester", smallTable(), nil); err != nil {
+	if err := st.ReplacePermissionTable(ctx, storage.Actor{Name: "tester"}, smallTable(), nil); err != nil {
 		t.Fatal(err)
 	}
 	grants := func() map[string][]string {
@@ -132,7 +132,7 @@ func TestAllowAndDisallowScopes(t *testing.T) {
 		if s.allow {
 			do = st.AllowScopes
 		}
-		changed, err := do(ctx, "tester", s.role, s.res, s.scopes...)
+		changed, err := do(ctx, storage.Actor{Name: "tester"}, s.role, s.res, s.scopes...)
 		if err != nil || changed != s.changed {
 			t.Fatalf("step %d: changed=%v err=%v, want changed=%v", i, changed, err, s.changed)
 		}
@@ -156,13 +156,13 @@ func TestAllowAndDisallowScopes(t *testing.T) {
 		{"Default", "nothing", "read", storage.ErrNotFound, `no resource "nothing"`},
 		{"Default", "a_deletes", "read", storage.ErrInvalid, `offers no "read" scope (it offers delete)`},
 	} {
-		for _, do := range []func(context.Context, string, string, string, ...string) (bool, error){st.AllowScopes, st.DisallowScopes} {
-			if _, err := do(ctx, "tester", tc.role, tc.res, tc.scope); !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.text) {
+		for _, do := range []func(context.Context, storage.Actor, string, string, ...string) (bool, error){st.AllowScopes, st.DisallowScopes} {
+			if _, err := do(ctx, storage.Actor{Name: "tester"}, tc.role, tc.res, tc.scope); !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.text) {
 				t.Errorf("%s %s %s: %v, want %v containing %q", tc.role, tc.res, tc.scope, err, tc.err, tc.text)
 			}
 		}
 	}
-	if _, err := st.AllowScopes(ctx, "tester", "Default", "runs"); !errors.Is(err, storage.ErrInvalid) {
+	if _, err := st.AllowScopes(ctx, storage.Actor{Name: "tester"}, "Default", "runs"); !errors.Is(err, storage.ErrInvalid) {
 		t.Errorf("no scopes: %v", err)
 	}
 }
@@ -178,10 +178,10 @@ func TestPermissionChangesAreAnnounced(t *testing.T) {
 	if _, err := conn.Exec(ctx, "LISTEN "+storage.Channel); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.ReplacePermissionTable(ctx, "tester", smallTable(), nil); err != nil {
+	if err := st.ReplacePermissionTable(ctx, storage.Actor{Name: "tester"}, smallTable(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AllowScopes(ctx, "tester", "Default", "runs", "delete"); err != nil {
+	if _, err := st.AllowScopes(ctx, storage.Actor{Name: "tester"}, "Default", "runs", "delete"); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -202,7 +202,7 @@ func TestSeedPermissionTableOnceEvenWhenConcurrent(t *testing.T) {
 	seeded := 0
 	for range 4 {
 		wg.Go(func() {
-			ok, err := st.SeedPermissionTable(ctx, "mlflow-gate", smallTable())
+			ok, err := st.SeedPermissionTable(ctx, storage.Actor{Name: "mlflow-gate"}, smallTable())
 			if err != nil {
 				t.Error(err)
 			}

@@ -17,7 +17,7 @@ type Role struct {
 }
 
 // CreateRole adds a role.
-func (s *Store) CreateRole(ctx context.Context, actor, name, description string) (Role, error) {
+func (s *Store) CreateRole(ctx context.Context, actor Actor, name, description string) (Role, error) {
 	var r Role
 	err := s.InTx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO roles (name, description) VALUES ($1, $2) RETURNING id::text, name, description`,
@@ -31,7 +31,7 @@ func (s *Store) CreateRole(ctx context.Context, actor, name, description string)
 			}
 			return err
 		}
-		return s.audit(ctx, tx, Event{Actor: actor, Action: "role.create", Resource: "role:" + name})
+		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "role.create", Resource: "role:" + name})
 	})
 	return r, err
 }
@@ -62,7 +62,7 @@ func roleID(ctx context.Context, q Querier, name string) (string, error) {
 }
 
 // GrantRole gives username the role; granting a held role changes nothing.
-func (s *Store) GrantRole(ctx context.Context, actor, role, username string) error {
+func (s *Store) GrantRole(ctx context.Context, actor Actor, role, username string) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		rid, err := roleID(ctx, tx, role)
 		if err != nil {
@@ -72,22 +72,29 @@ func (s *Store) GrantRole(ctx context.Context, actor, role, username string) err
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, uid, rid)
-		if err != nil {
-			return classify(err)
-		}
-		if tag.RowsAffected() == 0 {
-			return nil
-		}
-		if err := Notify(ctx, tx, "user", uid); err != nil {
+		granted, err := s.grantRole(ctx, tx, actor, rid, role, uid, username)
+		if err != nil || !granted {
 			return err
 		}
-		return s.audit(ctx, tx, Event{Actor: actor, Action: "role.grant", Resource: "user:" + username, Detail: map[string]any{"role": role}})
+		return Notify(ctx, tx, "user", uid)
 	})
 }
 
+// grantRole gives the user uid the role rid inside tx, audited; it reports
+// whether the user did not hold it yet.
+func (s *Store) grantRole(ctx context.Context, tx pgx.Tx, actor Actor, rid, role, uid, username string) (bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, uid, rid)
+	if err != nil {
+		return false, classify(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	return true, s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "role.grant", Resource: "user:" + username, Detail: map[string]any{"role": role}})
+}
+
 // RevokeRole takes the role from username; refusing to demote the last Admin.
-func (s *Store) RevokeRole(ctx context.Context, actor, role, username string) error {
+func (s *Store) RevokeRole(ctx context.Context, actor Actor, role, username string) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		rid, err := roleID(ctx, tx, role)
 		if err != nil {
@@ -112,6 +119,6 @@ func (s *Store) RevokeRole(ctx context.Context, actor, role, username string) er
 		if err := Notify(ctx, tx, "user", uid); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, Event{Actor: actor, Action: "role.revoke", Resource: "user:" + username, Detail: map[string]any{"role": role}})
+		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "role.revoke", Resource: "user:" + username, Detail: map[string]any{"role": role}})
 	})
 }

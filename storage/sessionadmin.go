@@ -69,7 +69,7 @@ func (s *Store) ListSessions(ctx context.Context, username string) ([]SessionLis
 // family. Every replica is told (the "session" and "family" notifications),
 // and the change is audited in the same transaction. It reports which kind
 // id was and how many families were revoked.
-func (s *Store) RevokeSessionOrFamily(ctx context.Context, actor, id string, now time.Time) (kind string, families int, err error) {
+func (s *Store) RevokeSessionOrFamily(ctx context.Context, actor Actor, id string, now time.Time) (kind string, families int, err error) {
 	err = s.InTx(ctx, func(tx pgx.Tx) error {
 		var revoked *time.Time
 		err := tx.QueryRow(ctx, `SELECT revoked_at FROM sessions WHERE id::text = $1 FOR UPDATE`, id).Scan(&revoked)
@@ -116,7 +116,7 @@ func (s *Store) RevokeSessionOrFamily(ctx context.Context, actor, id string, now
 		default:
 			return classify(err)
 		}
-		return InsertEvent(ctx, tx, Event{At: now, Actor: actor, Action: kind + ".revoke", Resource: kind + ":" + id,
+		return InsertEvent(ctx, tx, Event{At: now, Actor: actor.Name, RemoteAddr: actor.Address, Action: kind + ".revoke", Resource: kind + ":" + id,
 			Detail: map[string]any{"families": families}})
 	})
 	return kind, families, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,8 +43,9 @@ func scanUser(row pgx.Row) (User, error) {
 	return u, classify(err)
 }
 
-// CreateUser adds an enabled user without roles.
-func (s *Store) CreateUser(ctx context.Context, actor, username, passwordHash string) (User, error) {
+// CreateUser adds an enabled user holding roles, in one transaction: a role
+// that does not exist leaves no user behind.
+func (s *Store) CreateUser(ctx context.Context, actor Actor, username, passwordHash string, roles ...string) (User, error) {
 	var u User
 	err := s.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
@@ -59,7 +61,23 @@ func (s *Store) CreateUser(ctx context.Context, actor, username, passwordHash st
 			}
 			return err
 		}
-		return s.audit(ctx, tx, Event{Actor: actor, Action: "user.create", Resource: "user:" + username})
+		if err := s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "user.create", Resource: "user:" + username}); err != nil {
+			return err
+		}
+		for _, r := range roles {
+			rid, err := roleID(ctx, tx, r)
+			if err != nil {
+				return err
+			}
+			if _, err := s.grantRole(ctx, tx, actor, rid, r, u.ID, username); err != nil {
+				return err
+			}
+			if !slices.Contains(u.Roles, r) {
+				u.Roles = append(u.Roles, r)
+			}
+		}
+		slices.Sort(u.Roles)
+		return nil
 	})
 	return u, err
 }
@@ -94,7 +112,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 
 // SetPassword replaces a user's password hash and ends the user's sessions
 // and refresh-token families: whoever knew the old password is logged out.
-func (s *Store) SetPassword(ctx context.Context, actor, username, passwordHash string) error {
+func (s *Store) SetPassword(ctx context.Context, actor Actor, username, passwordHash string) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		id, err := userID(ctx, tx, username, true)
 		if err != nil {
@@ -106,7 +124,7 @@ func (s *Store) SetPassword(ctx context.Context, actor, username, passwordHash s
 		if err := endUserGrants(ctx, tx, id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, Event{Actor: actor, Action: "user.set_password", Resource: "user:" + username})
+		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "user.set_password", Resource: "user:" + username})
 	})
 }
 
@@ -115,7 +133,7 @@ func (s *Store) SetPassword(ctx context.Context, actor, username, passwordHash s
 // transaction and on every replica, and refuses to disable the last enabled
 // Admin. Enabling brings none of them back: the user signs in again and
 // creates new tokens.
-func (s *Store) SetDisabled(ctx context.Context, actor, username string, disabled bool) error {
+func (s *Store) SetDisabled(ctx context.Context, actor Actor, username string, disabled bool) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		id, err := userID(ctx, tx, username, true)
 		if err != nil {
@@ -137,7 +155,7 @@ func (s *Store) SetDisabled(ctx context.Context, actor, username string, disable
 			if err != nil {
 				return err
 			}
-			return s.audit(ctx, tx, Event{Actor: actor, Action: action, Resource: "user:" + username,
+			return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: action, Resource: "user:" + username,
 				Detail: map[string]any{"revoked_tokens": n}})
 		} else {
 			if _, err := tx.Exec(ctx, `UPDATE users SET disabled_at = NULL, updated_at = now() WHERE id = $1`, id); err != nil {
@@ -148,7 +166,7 @@ func (s *Store) SetDisabled(ctx context.Context, actor, username string, disable
 				return err
 			}
 		}
-		return s.audit(ctx, tx, Event{Actor: actor, Action: action, Resource: "user:" + username})
+		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: action, Resource: "user:" + username})
 	})
 }
 

@@ -71,20 +71,20 @@ func TestBootstrapOnceEvenWhenConcurrent(t *testing.T) {
 func TestUsersAndRoles(t *testing.T) {
 	st := bootstrapped(t)
 	ctx := context.Background()
-	if _, err := st.CreateUser(ctx, "test", "alice", "hash"); err != nil {
+	if _, err := st.CreateUser(ctx, storage.Actor{Name: "test"}, "alice", "hash"); err != nil {
 		t.Fatal(err)
 	}
 	for name, tc := range map[string]struct {
 		err  error
 		want error
 	}{
-		"duplicate user":             {err: second(st.CreateUser(ctx, "test", "alice", "h")), want: storage.ErrConflict},
-		"duplicate user, other case": {err: second(st.CreateUser(ctx, "test", "ALICE", "h")), want: storage.ErrConflict},
-		"bad username":               {err: second(st.CreateUser(ctx, "test", "al ice", "h")), want: storage.ErrInvalid},
-		"unknown role":               {err: st.GrantRole(ctx, "test", "Nope", "alice"), want: storage.ErrNotFound},
-		"unknown user":               {err: st.GrantRole(ctx, "test", storage.RoleDefault, "bob"), want: storage.ErrNotFound},
-		"duplicate role":             {err: second(st.CreateRole(ctx, "test", storage.RoleAdmin, "")), want: storage.ErrConflict},
-		"revoke not held":            {err: st.RevokeRole(ctx, "test", storage.RoleAdmin, "alice"), want: storage.ErrNotFound},
+		"duplicate user":             {err: second(st.CreateUser(ctx, storage.Actor{Name: "test"}, "alice", "h")), want: storage.ErrConflict},
+		"duplicate user, other case": {err: second(st.CreateUser(ctx, storage.Actor{Name: "test"}, "ALICE", "h")), want: storage.ErrConflict},
+		"bad username":               {err: second(st.CreateUser(ctx, storage.Actor{Name: "test"}, "al ice", "h")), want: storage.ErrInvalid},
+		"unknown role":               {err: st.GrantRole(ctx, storage.Actor{Name: "test"}, "Nope", "alice"), want: storage.ErrNotFound},
+		"unknown user":               {err: st.GrantRole(ctx, storage.Actor{Name: "test"}, storage.RoleDefault, "bob"), want: storage.ErrNotFound},
+		"duplicate role":             {err: second(st.CreateRole(ctx, storage.Actor{Name: "test"}, storage.RoleAdmin, "")), want: storage.ErrConflict},
+		"revoke not held":            {err: st.RevokeRole(ctx, storage.Actor{Name: "test"}, storage.RoleAdmin, "alice"), want: storage.ErrNotFound},
 		"unknown user by name":       {err: second(st.UserByName(ctx, "nobody")), want: storage.ErrNotFound},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -93,10 +93,10 @@ func TestUsersAndRoles(t *testing.T) {
 			}
 		})
 	}
-	if err := st.GrantRole(ctx, "test", storage.RoleDefault, "alice"); err != nil {
+	if err := st.GrantRole(ctx, storage.Actor{Name: "test"}, storage.RoleDefault, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.GrantRole(ctx, "test", storage.RoleDefault, "alice"); err != nil {
+	if err := st.GrantRole(ctx, storage.Actor{Name: "test"}, storage.RoleDefault, "alice"); err != nil {
 		t.Fatalf("granting a held role again: %v", err)
 	}
 	u, err := st.UserByName(ctx, "Alice")
@@ -115,42 +115,42 @@ func TestUsersAndRoles(t *testing.T) {
 func TestLastAdminIsKept(t *testing.T) {
 	st := bootstrapped(t)
 	ctx := context.Background()
-	if err := st.SetDisabled(ctx, "test", "admin", true); !errors.Is(err, storage.ErrLastAdmin) {
+	if err := st.SetDisabled(ctx, storage.Actor{Name: "test"}, "admin", true); !errors.Is(err, storage.ErrLastAdmin) {
 		t.Fatalf("disable last admin: %v", err)
 	}
-	if err := st.RevokeRole(ctx, "test", storage.RoleAdmin, "admin"); !errors.Is(err, storage.ErrLastAdmin) {
+	if err := st.RevokeRole(ctx, storage.Actor{Name: "test"}, storage.RoleAdmin, "admin"); !errors.Is(err, storage.ErrLastAdmin) {
 		t.Fatalf("demote last admin: %v", err)
 	}
 	// With a second enabled admin either may go, but not both.
-	if _, err := st.CreateUser(ctx, "test", "root2", "h"); err != nil {
+	if _, err := st.CreateUser(ctx, storage.Actor{Name: "test"}, "root2", "h"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.GrantRole(ctx, "test", storage.RoleAdmin, "root2"); err != nil {
+	if err := st.GrantRole(ctx, storage.Actor{Name: "test"}, storage.RoleAdmin, "root2"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RevokeRole(ctx, "test", storage.RoleAdmin, "admin"); err != nil {
+	if err := st.RevokeRole(ctx, storage.Actor{Name: "test"}, storage.RoleAdmin, "admin"); err != nil {
 		t.Fatalf("demote one of two admins: %v", err)
 	}
-	if err := st.SetDisabled(ctx, "test", "root2", true); !errors.Is(err, storage.ErrLastAdmin) {
+	if err := st.SetDisabled(ctx, storage.Actor{Name: "test"}, "root2", true); !errors.Is(err, storage.ErrLastAdmin) {
 		t.Fatalf("disable the remaining admin: %v", err)
 	}
 	// A disabled admin does not count as the one that keeps the gate manageable.
-	if err := st.GrantRole(ctx, "test", storage.RoleAdmin, "admin"); err != nil {
+	if err := st.GrantRole(ctx, storage.Actor{Name: "test"}, storage.RoleAdmin, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateUser(ctx, "test", "carol", "h"); err != nil {
+	if _, err := st.CreateUser(ctx, storage.Actor{Name: "test"}, "carol", "h"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.GrantRole(ctx, "test", storage.RoleAdmin, "carol"); err != nil {
+	if err := st.GrantRole(ctx, storage.Actor{Name: "test"}, storage.RoleAdmin, "carol"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetDisabled(ctx, "test", "carol", true); err != nil {
+	if err := st.SetDisabled(ctx, storage.Actor{Name: "test"}, "carol", true); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetDisabled(ctx, "test", "admin", true); err != nil {
+	if err := st.SetDisabled(ctx, storage.Actor{Name: "test"}, "admin", true); err != nil {
 		t.Fatalf("disable admin while root2 is enabled: %v", err)
 	}
-	if err := st.SetDisabled(ctx, "test", "root2", true); !errors.Is(err, storage.ErrLastAdmin) {
+	if err := st.SetDisabled(ctx, storage.Actor{Name: "test"}, "root2", true); !errors.Is(err, storage.ErrLastAdmin) {
 		t.Fatalf("disable root2 while the others are disabled: %v", err)
 	}
 }
@@ -159,15 +159,15 @@ func TestLastAdminIsKept(t *testing.T) {
 func TestLastAdminUnderConcurrency(t *testing.T) {
 	st := bootstrapped(t)
 	ctx := context.Background()
-	if _, err := st.CreateUser(ctx, "test", "root2", "h"); err != nil {
+	if _, err := st.CreateUser(ctx, storage.Actor{Name: "test"}, "root2", "h"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.GrantRole(ctx, "test", storage.RoleAdmin, "root2"); err != nil {
+	if err := st.GrantRole(ctx, storage.Actor{Name: "test"}, storage.RoleAdmin, "root2"); err != nil {
 		t.Fatal(err)
 	}
 	errs := make(chan error, 2)
 	for _, u := range []string{"admin", "root2"} {
-		go func() { errs <- st.SetDisabled(ctx, "test", u, true) }()
+		go func() { errs <- st.SetDisabled(ctx, storage.Actor{Name: "test"}, u, true) }()
 	}
 	failed := 0
 	for range 2 {
@@ -185,7 +185,7 @@ func TestLastAdminUnderConcurrency(t *testing.T) {
 func TestPasswordChangeAndDisableEndSessions(t *testing.T) {
 	st := bootstrapped(t)
 	ctx := context.Background()
-	u, err := st.CreateUser(ctx, "test", "alice", "h1")
+	u, err := st.CreateUser(ctx, storage.Actor{Name: "test"}, "alice", "h1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestPasswordChangeAndDisableEndSessions(t *testing.T) {
 		}
 	}
 	newSession()
-	if err := st.SetPassword(ctx, "test", "alice", "h2"); err != nil {
+	if err := st.SetPassword(ctx, storage.Actor{Name: "test"}, "alice", "h2"); err != nil {
 		t.Fatal(err)
 	}
 	if n := activeSessions(); n != 0 {
@@ -213,7 +213,7 @@ func TestPasswordChangeAndDisableEndSessions(t *testing.T) {
 		t.Fatalf("hash not replaced: %q", got.PasswordHash)
 	}
 	newSession()
-	if err := st.SetDisabled(ctx, "test", "alice", true); err != nil {
+	if err := st.SetDisabled(ctx, storage.Actor{Name: "test"}, "alice", true); err != nil {
 		t.Fatal(err)
 	}
 	if n := activeSessions(); n != 0 {
@@ -222,7 +222,7 @@ func TestPasswordChangeAndDisableEndSessions(t *testing.T) {
 	if got, _ := st.UserByName(ctx, "alice"); got.Enabled() {
 		t.Fatal("alice still enabled")
 	}
-	if err := st.SetDisabled(ctx, "test", "alice", false); err != nil {
+	if err := st.SetDisabled(ctx, storage.Actor{Name: "test"}, "alice", false); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := st.UserByName(ctx, "alice"); !got.Enabled() {

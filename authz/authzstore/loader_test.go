@@ -93,11 +93,11 @@ func TestLoaderFollowsChangesFromAnotherReplica(t *testing.T) {
 	}
 	other := otherReplica(t, st)
 	ctx := context.Background()
-	if _, err := authzstore.Disallow(ctx, other, "tester", authz.RoleDefault, "runs", authz.ScopeWrite); err != nil {
+	if _, err := authzstore.Disallow(ctx, other, storage.Actor{Name: "tester"}, authz.RoleDefault, "runs", authz.ScopeWrite); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the disallow", func() bool { return !defaultMayCreateRuns(h) })
-	if _, err := authzstore.Allow(ctx, other, "tester", authz.RoleDefault, "runs", authz.ScopeWrite); err != nil {
+	if _, err := authzstore.Allow(ctx, other, storage.Actor{Name: "tester"}, authz.RoleDefault, "runs", authz.ScopeWrite); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the allow", func() bool { return defaultMayCreateRuns(h) })
@@ -130,7 +130,7 @@ func TestLoaderReconnectsAndReloads(t *testing.T) {
 		if round == 1 {
 			change = authzstore.Allow
 		}
-		if _, err := change(ctx, st, "tester", authz.RoleDefault, "runs", scope); err != nil {
+		if _, err := change(ctx, st, storage.Actor{Name: "tester"}, authz.RoleDefault, "runs", scope); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the reload after the reconnection", func() bool { return defaultMayCreateRuns(l.Holder()) == (round == 1) })

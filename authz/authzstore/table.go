@@ -11,7 +11,7 @@ import (
 )
 
 // SeedActor names mlflow-gate itself in the audit record of the seeded table.
-const SeedActor = "mlflow-gate"
+var SeedActor = storage.Actor{Name: "mlflow-gate"}
 
 // ToRecords turns a table into storage records, keeping every order.
 func ToRecords(t authz.Table) storage.PermissionTable {
@@ -93,7 +93,7 @@ var errUnchanged = errors.New("unchanged")
 // and announced to every replica. t must compile; otherwise, or when a role it names
 // does not exist, nothing changes. It returns the diff (authz.Diff) from the table it
 // replaced; an empty diff writes nothing.
-func Import(ctx context.Context, st *storage.Store, actor string, t authz.Table) ([]string, error) {
+func Import(ctx context.Context, st *storage.Store, actor storage.Actor, t authz.Table) ([]string, error) {
 	if _, err := authz.Compile(t); err != nil {
 		return nil, err
 	}
@@ -122,12 +122,12 @@ func Import(ctx context.Context, st *storage.Store, actor string, t authz.Table)
 // Allow lets role do scopes on resource (idempotent: it reports whether anything
 // changed). An unknown role or resource is storage.ErrNotFound; a scope the resource
 // does not offer is storage.ErrInvalid.
-func Allow(ctx context.Context, st *storage.Store, actor, role, resource string, scopes ...authz.Scope) (bool, error) {
+func Allow(ctx context.Context, st *storage.Store, actor storage.Actor, role, resource string, scopes ...authz.Scope) (bool, error) {
 	return st.AllowScopes(ctx, actor, role, resource, scopeNames(scopes)...)
 }
 
 // Disallow takes scopes on resource from role (idempotent, as Allow).
-func Disallow(ctx context.Context, st *storage.Store, actor, role, resource string, scopes ...authz.Scope) (bool, error) {
+func Disallow(ctx context.Context, st *storage.Store, actor storage.Actor, role, resource string, scopes ...authz.Scope) (bool, error) {
 	return st.DisallowScopes(ctx, actor, role, resource, scopeNames(scopes)...)
 }
 

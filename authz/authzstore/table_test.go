@@ -104,7 +104,7 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff, err := authzstore.Import(ctx, st, "tester", cur); err != nil || len(diff) != 0 || events() != before {
+	if diff, err := authzstore.Import(ctx, st, storage.Actor{Name: "tester"}, cur); err != nil || len(diff) != 0 || events() != before {
 		t.Fatalf("same table: diff %v err %v, events %d→%d", diff, err, before, events())
 	}
 	// A changed table is stored with its diff.
@@ -112,7 +112,7 @@ func TestImport(t *testing.T) {
 	next.Permissions = append([]authz.Permission{{Role: authz.RoleDefault, Resource: "runs",
 		Scopes: []authz.Scope{authz.ScopeRead, authz.ScopeWrite, authz.ScopeDelete}}}, next.Permissions...)
 	next.Permissions = deletePermission(next.Permissions, authz.RoleDefault, "runs", 1)
-	diff, err := authzstore.Import(ctx, st, "tester", next)
+	diff, err := authzstore.Import(ctx, st, storage.Actor{Name: "tester"}, next)
 	if err != nil || len(diff) != 1 || diff[0] != "~ permission Default on runs: scopes read,write → read,write,delete" {
 		t.Fatalf("diff %q err %v", diff, err)
 	}
@@ -123,7 +123,7 @@ func TestImport(t *testing.T) {
 	broken := authzstore.ToRecords(next)
 	broken.Resources[0].URIs = []string{"/*"}
 	bt, _ := authzstore.FromRecords(broken)
-	if _, err := authzstore.Import(ctx, st, "tester", bt); err == nil || !strings.Contains(err.Error(), "catch-all") && !strings.Contains(err.Error(), "not a route pattern") {
+	if _, err := authzstore.Import(ctx, st, storage.Actor{Name: "tester"}, bt); err == nil || !strings.Contains(err.Error(), "catch-all") && !strings.Contains(err.Error(), "not a route pattern") {
 		t.Fatalf("broken table: %v", err)
 	}
 	if got, _ := authzstore.Load(ctx, st); !reflect.DeepEqual(got, next) {
@@ -164,10 +164,10 @@ func TestAllowDisallowDecide(t *testing.T) {
 	if decide() {
 		t.Fatal("Default may delete runs in the default table")
 	}
-	if ok, err := authzstore.Allow(ctx, st, "tester", authz.RoleDefault, "runs", authz.ScopeDelete); err != nil || !ok || !decide() {
+	if ok, err := authzstore.Allow(ctx, st, storage.Actor{Name: "tester"}, authz.RoleDefault, "runs", authz.ScopeDelete); err != nil || !ok || !decide() {
 		t.Fatalf("allow: %v %v", ok, err)
 	}
-	if ok, err := authzstore.Disallow(ctx, st, "tester", authz.RoleDefault, "runs", authz.ScopeDelete); err != nil || !ok || decide() {
+	if ok, err := authzstore.Disallow(ctx, st, storage.Actor{Name: "tester"}, authz.RoleDefault, "runs", authz.ScopeDelete); err != nil || !ok || decide() {
 		t.Fatalf("disallow: %v %v", ok, err)
 	}
 }

@@ -65,11 +65,11 @@ func propagation(ctx context.Context, env *benchEnv) error {
 	}
 	changes := []change{
 		{"revoke role Default", "storage call",
-			func() error { return st.RevokeRole(ctx, "bench", storage.RoleDefault, user) },
-			func() error { return st.GrantRole(ctx, "bench", storage.RoleDefault, user) }},
+			func() error { return st.RevokeRole(ctx, storage.Actor{Name: "bench"}, storage.RoleDefault, user) },
+			func() error { return st.GrantRole(ctx, storage.Actor{Name: "bench"}, storage.RoleDefault, user) }},
 		{"disable user", "storage call",
-			func() error { return st.SetDisabled(ctx, "bench", user, true) },
-			func() error { return st.SetDisabled(ctx, "bench", user, false) }},
+			func() error { return st.SetDisabled(ctx, storage.Actor{Name: "bench"}, user, true) },
+			func() error { return st.SetDisabled(ctx, storage.Actor{Name: "bench"}, user, false) }},
 		{"revoke role Default", "CLI", cli("role", "revoke", storage.RoleDefault, user), cli("role", "grant", storage.RoleDefault, user)},
 		{"disable user", "CLI", cli("user", "disable", user), cli("user", "enable", user)},
 	}

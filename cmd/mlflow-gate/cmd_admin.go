@@ -2,19 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mlflow-gate/mlflow-gate/admin"
+	"github.com/mlflow-gate/mlflow-gate/idp"
 	"github.com/mlflow-gate/mlflow-gate/idp/password"
 	"github.com/mlflow-gate/mlflow-gate/migrations"
 	"github.com/mlflow-gate/mlflow-gate/storage"
 )
-
-// cliActor names the operator in audit records of command-line changes.
-const cliActor = "cli"
 
 // withStore opens the database (waiting for it as configured), checks that
 // the schema is current, and runs fn.
@@ -37,6 +35,18 @@ func withStore(ctx context.Context, e *cli, fn func(*storage.Store) error) error
 		return fmt.Errorf("the database schema is at version %d, this binary needs %d: run `mlflow-gate migrate up` (or start `serve`, which migrates)", v, migrations.Latest())
 	}
 	return fn(st)
+}
+
+// withAdmin is withStore for administrative operations: fn gets the admin
+// service, with the signing-key settings when the command has the secret.
+func withAdmin(ctx context.Context, e *cli, fn func(*admin.Service) error) error {
+	return withStore(ctx, e, func(st *storage.Store) error {
+		cfg := admin.Config{KeyLifetime: idp.KeyLifetime(e.cfg.AccessTokenTTL, e.cfg.IDTokenTTL)}
+		if e.cfg.Secret != "" {
+			cfg.KeyEncryptionKey = keyEncryptionKey(&e.cfg)
+		}
+		return fn(admin.New(st, cfg))
+	})
 }
 
 func migrateCommand() *command {
@@ -115,8 +125,9 @@ func passwordFlag(fs *flag.FlagSet, o *opts) {
 	fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
 }
 
-// newPassword reads, checks and hashes a password given on stdin.
-func newPassword(ctx context.Context, e *cli, o *opts, username string) (string, error) {
+// newPassword reads a password given on stdin and checks it before the
+// database is opened (admin checks it again, and hashes it).
+func newPassword(e *cli, o *opts, username string) (string, error) {
 	if !o.passwordStdin {
 		return "", usageError("give the password on standard input with --password-stdin")
 	}
@@ -127,7 +138,7 @@ func newPassword(ctx context.Context, e *cli, o *opts, username string) (string,
 	if err := password.Check(pw, username); err != nil {
 		return "", err
 	}
-	return password.Hash(pw, password.DefaultParams)
+	return pw, nil
 }
 
 func userCommand() *command {
@@ -138,18 +149,13 @@ func userCommand() *command {
 				fs.StringVar(&o.roles, "roles", storage.RoleDefault, "comma-separated roles to grant")
 			},
 			action: func(ctx context.Context, e *cli, o *opts, args []string) error {
-				hash, err := newPassword(ctx, e, o, args[0])
+				pw, err := newPassword(e, o, args[0])
 				if err != nil {
 					return err
 				}
-				return withStore(ctx, e, func(st *storage.Store) error {
-					if _, err := st.CreateUser(ctx, cliActor, args[0], hash); err != nil {
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					if _, err := ad.AddUser(ctx, admin.CLI, args[0], pw, splitList(o.roles)); err != nil {
 						return err
-					}
-					for _, r := range splitList(o.roles) {
-						if err := st.GrantRole(ctx, cliActor, r, args[0]); err != nil {
-							return fmt.Errorf("user %s created, but granting %s failed: %w", args[0], r, err)
-						}
 					}
 					fmt.Fprintf(e.stdout, "user %s created\n", args[0])
 					return nil
@@ -157,8 +163,8 @@ func userCommand() *command {
 			}},
 		{name: "list", short: "list users with their roles", group: "db", nargs: 0,
 			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					users, err := st.ListUsers(ctx)
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					users, err := ad.ListUsers(ctx, admin.CLI)
 					if err != nil {
 						return err
 					}
@@ -177,12 +183,12 @@ func userCommand() *command {
 		{name: "set-password", args: "USERNAME", short: "replace a user's password (from stdin); ends the user's sessions", group: "db", nargs: 1,
 			flags: passwordFlag,
 			action: func(ctx context.Context, e *cli, o *opts, args []string) error {
-				hash, err := newPassword(ctx, e, o, args[0])
+				pw, err := newPassword(e, o, args[0])
 				if err != nil {
 					return err
 				}
-				return withStore(ctx, e, func(st *storage.Store) error {
-					if err := st.SetPassword(ctx, cliActor, args[0], hash); err != nil {
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					if err := ad.SetPassword(ctx, admin.CLI, args[0], pw); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stdout, "password of %s replaced; their sessions and refresh tokens are revoked\n", args[0])
@@ -201,8 +207,8 @@ func setDisabledCommand(name string, disabled bool) *command {
 	}
 	return &command{name: name, args: "USERNAME", short: short, group: "db", nargs: 1,
 		action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
-			return withStore(ctx, e, func(st *storage.Store) error {
-				if err := st.SetDisabled(ctx, cliActor, args[0], disabled); err != nil {
+			return withAdmin(ctx, e, func(ad *admin.Service) error {
+				if err := ad.SetDisabled(ctx, admin.CLI, args[0], disabled); err != nil {
 					return err
 				}
 				fmt.Fprintf(e.stdout, "user %s %sd\n", args[0], name)
@@ -212,11 +218,11 @@ func setDisabledCommand(name string, disabled bool) *command {
 }
 
 func roleCommand() *command {
-	grant := func(name string, do func(*storage.Store, context.Context, string, string, string) error, done string) *command {
+	grant := func(name string, do func(*admin.Service, context.Context, admin.Actor, string, string) error, done string) *command {
 		return &command{name: name, args: "ROLE USERNAME", short: name + " a role to or from a user", group: "db", nargs: 2,
 			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					if err := do(st, ctx, cliActor, args[0], args[1]); err != nil {
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					if err := do(ad, ctx, admin.CLI, args[0], args[1]); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stdout, "role %s %s %s\n", args[0], done, args[1])
@@ -230,8 +236,8 @@ func roleCommand() *command {
 				fs.StringVar(&o.description, "description", "", "what the role is for")
 			},
 			action: func(ctx context.Context, e *cli, o *opts, args []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					if _, err := st.CreateRole(ctx, cliActor, args[0], o.description); err != nil {
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					if _, err := ad.AddRole(ctx, admin.CLI, args[0], o.description); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stdout, "role %s created\n", args[0])
@@ -240,8 +246,8 @@ func roleCommand() *command {
 			}},
 		{name: "list", short: "list roles", group: "db", nargs: 0,
 			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					roles, err := st.ListRoles(ctx)
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					roles, err := ad.ListRoles(ctx, admin.CLI)
 					if err != nil {
 						return err
 					}
@@ -253,8 +259,8 @@ func roleCommand() *command {
 					return tw.Flush()
 				})
 			}},
-		grant("grant", (*storage.Store).GrantRole, "granted to"),
-		grant("revoke", (*storage.Store).RevokeRole, "revoked from"),
+		grant("grant", (*admin.Service).GrantRole, "granted to"),
+		grant("revoke", (*admin.Service).RevokeRole, "revoked from"),
 	}}
 }
 
@@ -267,5 +273,3 @@ func splitList(s string) []string {
 	}
 	return out
 }
-
-var _ = errors.New

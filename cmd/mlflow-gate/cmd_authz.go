@@ -9,17 +9,16 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mlflow-gate/mlflow-gate/admin"
 	"github.com/mlflow-gate/mlflow-gate/authz"
-	"github.com/mlflow-gate/mlflow-gate/authz/authzstore"
-	"github.com/mlflow-gate/mlflow-gate/storage"
 )
 
 func authzCommand() *command {
 	return &command{name: "authz", short: "show, edit, export and import the permission table", commands: []*command{
 		{name: "list", short: "list resources and the scopes roles hold on them", group: "db", nargs: 0,
 			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					t, err := loadTable(ctx, st)
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					t, err := ad.Table(ctx, admin.CLI)
 					if err != nil {
 						return err
 					}
@@ -28,8 +27,8 @@ func authzCommand() *command {
 			}},
 		{name: "export", args: "FILE", short: "write the permission table as YAML (- for stdout)", group: "db", nargs: 1,
 			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					t, err := loadTable(ctx, st)
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					t, err := ad.Table(ctx, admin.CLI)
 					if err != nil {
 						return err
 					}
@@ -69,15 +68,15 @@ func authzImportCommand() *command {
 			if err != nil {
 				return err
 			}
-			return withStore(ctx, e, func(st *storage.Store) error {
-				var diff []string
+			return withAdmin(ctx, e, func(ad *admin.Service) error {
+				var diff, missing []string
 				if dryRun {
-					cur, err := authzstore.Load(ctx, st)
+					pre, err := ad.PreviewImport(ctx, admin.CLI, t)
 					if err != nil {
 						return err
 					}
-					diff = authz.Diff(cur, t)
-				} else if diff, err = authzstore.Import(ctx, st, cliActor, t); err != nil {
+					diff, missing = pre.Diff, pre.MissingRoles
+				} else if diff, err = ad.ImportTable(ctx, admin.CLI, t); err != nil {
 					return fmt.Errorf("%s not imported: %w", args[0], err)
 				}
 				for _, line := range diff {
@@ -86,10 +85,8 @@ func authzImportCommand() *command {
 				if u := p.Uncovered(); len(u) > 0 {
 					fmt.Fprintf(e.stdout, "warning: no resource covers %d routes (nobody may call them), for example %s\n", len(u), u[0])
 				}
-				if dryRun {
-					if err := rolesExist(ctx, st, t); err != nil {
-						return err
-					}
+				if len(missing) > 0 {
+					return fmt.Errorf("the import would fail: no role %q (create it with `mlflow-gate role add %s`)", missing[0], missing[0])
 				}
 				switch {
 				case len(diff) == 0:
@@ -102,15 +99,6 @@ func authzImportCommand() *command {
 				return nil
 			})
 		}}
-}
-
-// loadTable reads the stored table, which serve seeds on its first start.
-func loadTable(ctx context.Context, st *storage.Store) (authz.Table, error) {
-	t, err := authzstore.Load(ctx, st)
-	if err == nil && len(t.Resources) == 0 {
-		err = fmt.Errorf("the permission table is empty: start `mlflow-gate serve` once to store the default table, or import one")
-	}
-	return t, err
 }
 
 // readTableFile reads and compiles a YAML table, so that a bad file fails before the
@@ -143,25 +131,6 @@ func readTableFile(stdin io.Reader, name string) (authz.Table, *authz.Policy, er
 	return t, p, nil
 }
 
-// rolesExist tells a dry run what the import would refuse: a permission of a role
-// the database does not have.
-func rolesExist(ctx context.Context, st *storage.Store, t authz.Table) error {
-	roles, err := st.ListRoles(ctx)
-	if err != nil {
-		return err
-	}
-	have := map[string]bool{}
-	for _, r := range roles {
-		have[r.Name] = true
-	}
-	for _, p := range t.Permissions {
-		if !have[p.Role] {
-			return fmt.Errorf("the import would fail: no role %q (create it with `mlflow-gate role add %s`)", p.Role, p.Role)
-		}
-	}
-	return nil
-}
-
 // oneLine joins a multi-line error (YAML and compile errors list every problem) into
 // the one line the CLI prints.
 func oneLine(err error) string {
@@ -192,12 +161,12 @@ func authzGrantCommand(name string) *command {
 				scopes = append(scopes, s)
 			}
 			list := strings.Join(args[2:], ",")
-			return withStore(ctx, e, func(st *storage.Store) error {
-				change, done, same := authzstore.Allow, "may now", "already holds"
+			return withAdmin(ctx, e, func(ad *admin.Service) error {
+				change, done, same := ad.Allow, "may now", "already holds"
 				if name == "disallow" {
-					change, done, same = authzstore.Disallow, "may no longer", "does not hold"
+					change, done, same = ad.Disallow, "may no longer", "does not hold"
 				}
-				changed, err := change(ctx, st, cliActor, role, resource, scopes...)
+				changed, err := change(ctx, admin.CLI, role, resource, scopes...)
 				if err != nil {
 					return err
 				}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,8 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mlflow-gate/mlflow-gate/admin"
 	"github.com/mlflow-gate/mlflow-gate/authz"
-	"github.com/mlflow-gate/mlflow-gate/storage"
 )
 
 // explainFlags are the flags of `authz explain`.
@@ -45,8 +44,8 @@ func authzExplainCommand() *command {
 			if err != nil {
 				return err
 			}
-			return withStore(ctx, e, func(st *storage.Store) error {
-				return explain(ctx, e.stdout, st, f.user, in)
+			return withAdmin(ctx, e, func(ad *admin.Service) error {
+				return explain(ctx, e.stdout, ad, f.user, in)
 			})
 		}}
 }
@@ -82,14 +81,14 @@ func (f *explainFlags) input(stdin io.Reader, method, path string) (authz.Input,
 }
 
 // explain decides in with the stored table for username and prints the answer.
-func explain(ctx context.Context, w io.Writer, st *storage.Store, username string, in authz.Input) error {
-	u, err := st.UserByName(ctx, username)
-	if errors.Is(err, storage.ErrNotFound) {
+func explain(ctx context.Context, w io.Writer, ad *admin.Service, username string, in authz.Input) error {
+	u, err := ad.User(ctx, admin.CLI, username)
+	if admin.ErrorCode(err) == admin.ENotFound {
 		return fmt.Errorf("no user %q", username)
 	} else if err != nil {
 		return err
 	}
-	t, err := loadTable(ctx, st)
+	t, err := ad.Table(ctx, admin.CLI)
 	if err != nil {
 		return err
 	}

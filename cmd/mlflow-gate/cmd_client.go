@@ -8,8 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mlflow-gate/mlflow-gate/admin"
 	"github.com/mlflow-gate/mlflow-gate/idp"
-	"github.com/mlflow-gate/mlflow-gate/storage"
 )
 
 // clientFlags are the flags of `client add`.
@@ -51,8 +51,8 @@ func clientCommand() *command {
 				spec := idp.ClientSpec{ID: args[0], Name: cf.name, Public: cf.public || cf.native, Native: cf.native,
 					GrantTypes: splitList(cf.grants), Scopes: splitList(cf.scopes), RedirectURIs: splitList(cf.redirects),
 					PostLogoutRedirectURIs: splitList(cf.postLogout), Roles: splitList(cf.roles), API: cf.api}
-				return withStore(ctx, e, func(st *storage.Store) error {
-					secret, err := idp.CreateClient(ctx, st, cliActor, spec)
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					secret, err := ad.CreateClient(ctx, admin.CLI, spec)
 					if err != nil {
 						return err
 					}
@@ -67,8 +67,8 @@ func clientCommand() *command {
 			}},
 		{name: "list", short: "list clients", group: "db", nargs: 0,
 			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					clients, err := st.ListClients(ctx)
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					clients, err := ad.ListClients(ctx, admin.CLI)
 					if err != nil {
 						return err
 					}
@@ -97,8 +97,8 @@ func clientCommand() *command {
 			}},
 		{name: "remove", args: "CLIENT_ID", short: "remove a client; its tokens stop working at once, on every replica", group: "db", nargs: 1,
 			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					if err := st.DeleteClient(ctx, cliActor, args[0]); err != nil {
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					if err := ad.RemoveClient(ctx, admin.CLI, args[0]); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stdout, "client %s removed\n", args[0])
@@ -107,8 +107,8 @@ func clientCommand() *command {
 			}},
 		{name: "rotate-secret", args: "CLIENT_ID", short: "give a confidential client a new secret (printed once); the old one stops working", group: "db", nargs: 1,
 			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					secret, err := idp.RotateClientSecret(ctx, st, cliActor, args[0])
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					secret, err := ad.RotateClientSecret(ctx, admin.CLI, args[0])
 					if err != nil {
 						return err
 					}
@@ -119,8 +119,8 @@ func clientCommand() *command {
 			}},
 		{name: "set-roles", args: "CLIENT_ID ROLES", short: "replace the roles a service client holds (comma-separated, \"\" for none)", group: "db", nargs: 2,
 			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					if err := st.SetClientRoles(ctx, cliActor, args[0], splitList(args[1])); err != nil {
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					if err := ad.SetClientRoles(ctx, admin.CLI, args[0], splitList(args[1])); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stdout, "client %s now holds roles [%s]\n", args[0], strings.Join(splitList(args[1]), ","))

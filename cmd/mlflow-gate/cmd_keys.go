@@ -8,13 +8,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mlflow-gate/mlflow-gate/admin"
 	"github.com/mlflow-gate/mlflow-gate/idp"
 	"github.com/mlflow-gate/mlflow-gate/storage"
 )
 
 // keyEncryptionKey is the key sealing private signing keys, derived from
-// MLFLOW_GATE_SECRET exactly as `serve` derives it.
-func keyEncryptionKey(cfg *Config) []byte { return cfg.DeriveKey("signing-key-encryption") }
+// MLFLOW_GATE_SECRET: serve and `keys rotate` both call this.
+func keyEncryptionKey(cfg *Config) []byte { return cfg.DeriveKey(idp.KeyEncryptionPurpose) }
 
 func keysCommand() *command {
 	var alg string
@@ -23,8 +24,8 @@ func keysCommand() *command {
 	return &command{name: "keys", short: "list, rotate and revoke the provider's token signing keys", commands: []*command{
 		{name: "list", short: "list signing keys and their state (next, active, retired, expired, revoked)", group: "db", nargs: 0,
 			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					keys, err := st.ListSigningKeys(ctx)
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					keys, err := ad.ListKeys(ctx, admin.CLI)
 					if err != nil {
 						return err
 					}
@@ -64,10 +65,8 @@ func keysCommand() *command {
 					fmt.Fprintf(e.stderr, "warning: --publish-delay %s does not exceed the key set's cache lifetime %s; relying parties may meet the new key before they have it\n",
 						delay, idp.JWKSMaxAge)
 				}
-				return withStore(ctx, e, func(st *storage.Store) error {
-					now := time.Now()
-					k, err := idp.RotateKey(ctx, st, cliActor, keyEncryptionKey(&e.cfg), alg, delay,
-						idp.KeyLifetime(e.cfg.AccessTokenTTL, e.cfg.IDTokenTTL), now)
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					k, err := ad.RotateKey(ctx, admin.CLI, alg, delay)
 					if err != nil {
 						return err
 					}
@@ -83,9 +82,8 @@ func keysCommand() *command {
 				fs.BoolVar(&force, "force", false, "revoke even the only key able to sign, making a replacement that signs at once")
 			},
 			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					repl, err := idp.RevokeKey(ctx, st, cliActor, args[0], keyEncryptionKey(&e.cfg), force,
-						idp.KeyLifetime(e.cfg.AccessTokenTTL, e.cfg.IDTokenTTL), time.Now())
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					repl, err := ad.RevokeKey(ctx, admin.CLI, args[0], force)
 					if err != nil {
 						if errors.Is(err, storage.ErrOnlySigningKey) {
 							return fmt.Errorf("%w; run `mlflow-gate keys rotate` and wait for it to sign, or pass --force", err)

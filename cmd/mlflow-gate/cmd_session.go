@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mlflow-gate/mlflow-gate/storage"
+	"github.com/mlflow-gate/mlflow-gate/admin"
 )
 
 func sessionCommand() *command {
@@ -20,8 +20,8 @@ func sessionCommand() *command {
 				fs.StringVar(&user, "user", "", "only this user's sessions and families")
 			},
 			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					list, err := st.ListSessions(ctx, user)
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					list, err := ad.ListSessions(ctx, admin.CLI, user)
 					if err != nil {
 						return err
 					}
@@ -41,8 +41,8 @@ func sessionCommand() *command {
 				"also revokes every refresh-token family started from it. Access tokens that descend from what was\n" +
 				"revoked are refused at once by every replica.",
 			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					kind, families, err := st.RevokeSessionOrFamily(ctx, cliActor, args[0], time.Now())
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					kind, families, err := ad.RevokeSession(ctx, admin.CLI, args[0])
 					if err != nil {
 						return err
 					}

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mlflow-gate/mlflow-gate/idp"
+	"github.com/mlflow-gate/mlflow-gate/admin"
 	"github.com/mlflow-gate/mlflow-gate/storage"
 )
 
@@ -53,20 +53,20 @@ func tokenCommand() *command {
 				if err != nil {
 					return err
 				}
-				if ttl > idp.DefaultPATLimits.Max {
-					return usageError(fmt.Sprintf("--expires %s is longer than the longest lifetime allowed, %dd", expires, int(idp.DefaultPATLimits.Max.Hours()/24)))
+				if ttl > admin.DefaultPATLimits.Max {
+					return usageError(fmt.Sprintf("--expires %s is longer than the longest lifetime allowed, %dd", expires, int(admin.DefaultPATLimits.Max.Hours()/24)))
 				}
-				return withStore(ctx, e, func(st *storage.Store) error {
-					o := idp.PATOptions{Name: name, TTL: ttl, Actor: cliActor}
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					o := admin.PATOptions{Name: name, TTL: ttl}
 					var tok string
 					var rec storage.PAT
 					var err error
 					owner := user
 					if client != "" {
 						owner = "client " + client
-						tok, rec, err = idp.CreateClientPAT(ctx, st, client, o, idp.DefaultPATLimits)
+						tok, rec, err = ad.CreateClientPAT(ctx, admin.CLI, client, o)
 					} else {
-						tok, rec, err = idp.CreatePATWithOptions(ctx, st, user, o, idp.DefaultPATLimits)
+						tok, rec, err = ad.CreatePAT(ctx, admin.CLI, user, o)
 					}
 					if err != nil {
 						return err
@@ -82,17 +82,8 @@ func tokenCommand() *command {
 				fs.StringVar(&client, "client", "", "only this service client's tokens")
 			},
 			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					var pats []storage.PAT
-					var err error
-					if client == "" {
-						pats, err = idp.ListPATs(ctx, st, user)
-					}
-					if err == nil && user == "" {
-						var svc []storage.PAT
-						svc, err = st.ListClientPATs(ctx, client)
-						pats = append(pats, svc...)
-					}
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					pats, err := ad.ListPATs(ctx, admin.CLI, admin.PATFilter{User: user, Client: client})
 					if err != nil {
 						return err
 					}
@@ -117,8 +108,8 @@ func tokenCommand() *command {
 			}},
 		{name: "revoke", args: "ID", short: "revoke a personal access token at once, on every replica", group: "db", nargs: 1,
 			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
-				return withStore(ctx, e, func(st *storage.Store) error {
-					if err := idp.RevokePAT(ctx, st, cliActor, args[0]); err != nil {
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					if err := ad.RevokePAT(ctx, admin.CLI, args[0]); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stdout, "token %s revoked\n", args[0])

@@ -10,13 +10,16 @@ const module = "github.com/mlflow-gate/mlflow-gate/"
 
 // forbidden lists, per package, the project packages it must never depend on
 // (directly or not). The arrows: cmd wires everything; proxy sees only authz
-// and declares the interfaces it needs; storage knows no HTTP and no policy.
+// and declares the interfaces it needs; storage knows no HTTP and no policy;
+// admin sits on storage, idp's formats and authzstore, and only cmd and web
+// call it.
 var forbidden = map[string][]string{
-	"storage":    {"authz", "idp", "proxy", "web", "cmd"},
-	"migrations": {"storage", "authz", "idp", "proxy", "web", "cmd"},
-	"authz":      {"idp", "proxy", "web", "cmd", "migrations"},
-	"proxy":      {"storage", "idp", "web", "cmd", "migrations"},
-	"idp":        {"proxy", "web", "cmd"},
+	"storage":    {"authz", "idp", "proxy", "web", "cmd", "admin"},
+	"migrations": {"storage", "authz", "idp", "proxy", "web", "cmd", "admin"},
+	"authz":      {"idp", "proxy", "web", "cmd", "migrations", "admin"},
+	"proxy":      {"storage", "idp", "web", "cmd", "migrations", "admin"},
+	"idp":        {"proxy", "web", "cmd", "admin"},
+	"admin":      {"proxy", "web", "cmd"},
 	"web":        {"proxy", "cmd"},
 }
 

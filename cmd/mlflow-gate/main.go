@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/mlflow-gate/mlflow-gate/admin"
 )
 
 func main() {
@@ -19,8 +21,15 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
+// adminExit is the exit status of each code of the admin layer's errors. They
+// all exit 1, as before the codes existed: scripts test for it.
+var adminExit = map[string]int{admin.EInvalid: 1, admin.EConflict: 1, admin.ENotFound: 1, admin.EForbidden: 1, admin.EInternal: 1}
+
 // exitCode prints err as one readable message and picks the status: 2 for a
-// bad command line or configuration, 1 for anything else.
+// bad command line or configuration, adminExit for anything else. The
+// message of an internal error is printed whole: the operator at the
+// command line holds the database credentials, and needs the detail that
+// admin.ErrorMessage keeps from the pages.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
@@ -30,6 +39,9 @@ func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
 	if errors.As(err, &ce) || errors.As(err, &ue) {
 		return 2
+	}
+	if code, ok := adminExit[admin.ErrorCode(err)]; ok {
+		return code
 	}
 	return 1
 }

@@ -262,7 +262,7 @@ func providerConfig(cfg *Config) idp.Config {
 		CookieHashKey:    cfg.DeriveKey("sso-cookie-hmac"),
 		CookieBlockKey:   cfg.DeriveKey("sso-cookie-aes"),
 		CodeKey:          cfg.DeriveKey("code-encryption"),
-		KeyEncryptionKey: cfg.DeriveKey("signing-key-encryption"),
+		KeyEncryptionKey: keyEncryptionKey(cfg),
 		AccessTokenTTL:   cfg.AccessTokenTTL,
 		IDTokenTTL:       cfg.IDTokenTTL,
 		RefreshIdleTTL:   cfg.RefreshIdleTTL,
