@@ -79,7 +79,7 @@ func (s *Store) GrantRole(ctx context.Context, actor, role, username string) err
 		if tag.RowsAffected() == 0 {
 			return nil
 		}
-		if err := Notify(ctx, tx, "user", uid); err != nil {
+		if err := Notify(ctx, tx, ChangeUser, uid); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, Event{Actor: actor, Action: "role.grant", Resource: "user:" + username, Detail: map[string]any{"role": role}})
@@ -109,7 +109,7 @@ func (s *Store) RevokeRole(ctx context.Context, actor, role, username string) er
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("%w: user %q does not hold role %q", ErrNotFound, username, role)
 		}
-		if err := Notify(ctx, tx, "user", uid); err != nil {
+		if err := Notify(ctx, tx, ChangeUser, uid); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, Event{Actor: actor, Action: "role.revoke", Resource: "user:" + username, Detail: map[string]any{"role": role}})
