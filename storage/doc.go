@@ -6,4 +6,11 @@
 // Querier so the same code runs on the pool or inside a transaction. Storage
 // never knows HTTP: callers turn its errors into responses. Single-use things
 // are consumed with one conditional UPDATE ... RETURNING, never read-then-write.
+//
+// Every change an in-memory cache depends on is announced in its transaction
+// with Notify and a typed ChangeKind. Each replica runs one Feed: a dedicated
+// LISTEN connection that hands changes to its subscribers (the verifier's
+// revocation set, the policy loader), reconnects with backoff and tells every
+// subscriber to reload on each (re)connection; Stale lets a subscriber fail
+// closed while the feed is down.
 package storage
