@@ -110,6 +110,19 @@ func (f *Feed) Connect(ctx context.Context) error {
 	return nil
 }
 
+// Close closes the connection Connect opened if Run never took it over, for a
+// caller that fails between the two.
+func (f *Feed) Close() {
+	f.mu.Lock()
+	conn := f.conn
+	f.conn = nil
+	f.mu.Unlock()
+	if conn != nil {
+		f.markDown()
+		closeConn(conn)
+	}
+}
+
 // Run delivers changes until ctx ends, reconnecting (and reloading every
 // subscriber) whenever the connection is lost or a subscriber fails. It
 // returns nil when ctx ends.

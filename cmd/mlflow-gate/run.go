@@ -115,6 +115,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	if err := feed.Connect(ctx); err != nil {
 		return fmt.Errorf("identity provider: revocation set: %w", err)
 	}
+	defer feed.Close() // when start-up fails before the feed runs
 
 	audit := storage.NewAuditLog(st, log, storage.AuditLogOptions{})
 	defer func() {
