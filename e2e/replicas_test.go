@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mlflow-gate/mlflow-gate/storage"
 	"github.com/mlflow-gate/mlflow-gate/storage/storagetest"
 )
 
@@ -39,7 +40,7 @@ func eventually(t *testing.T, what string, g *gateProc, bearer string, want int)
 	t.Fatalf("%s: replica still does not answer %d after 10s", what, want)
 }
 
-// killListeners ends every LISTEN connection of the gates on this database,
+// killListeners ends every change-feed (LISTEN) connection of the gates on this database,
 // as a network fault or a database restart would.
 func killListeners(t *testing.T, dbURL string) int {
 	t.Helper()
@@ -51,7 +52,7 @@ func killListeners(t *testing.T, dbURL string) int {
 	defer conn.Close(ctx)
 	var n int
 	err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen%'`).Scan(&n)
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1`, storage.FeedApplicationName).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
 	}

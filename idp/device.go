@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -154,7 +153,7 @@ func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.Devic
 	}
 	var resp *op.Response
 	var state error
-	err := p.st.InTx(ctx, func(tx pgx.Tx) error {
+	err := p.st.InTx(ctx, func(tx storage.Tx) error {
 		d, err := storage.PollDevice(ctx, tx, sha256Sum(r.Data.DeviceCode), c.ID, now)
 		if err != nil {
 			state = err // commit: the poll time is kept either way

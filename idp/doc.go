@@ -25,8 +25,8 @@
 // The login page, the SSO session cookie (gorilla/sessions, pointing at a
 // sessions row) and password throttling live in login*.go, the device
 // cookies that keep strangers from locking an owner out in devicecookie.go; the Verifier,
-// its seen-token cache and the revocation set kept current by LISTEN/NOTIFY
-// in verifier*.go and revocation.go; personal access tokens in pat.go.
+// its seen-token cache and the revocation set kept current by the replica's
+// storage.Feed (Verifier.Subscribe) in verifier*.go and revocation.go; personal access tokens in pat.go.
 //
 // Administrative operations (registering clients, issuing personal access
 // tokens, rotating keys) live in package admin, which calls the format

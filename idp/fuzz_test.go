@@ -91,7 +91,7 @@ func FuzzVerifyToken(f *testing.F) {
 	cfg := Config{Issuer: "https://gate.example", Now: time.Now}
 	cfg.setDefaults()
 	v := newVerifier(&cfg, nil, &keyring{byKID: map[string]*verifyKey{}, now: time.Now, gap: time.Hour, loadedAt: time.Now()}, nil)
-	v.rev.markLive()
+	v.rev.follow(liveFeed{})
 	f.Fuzz(func(t *testing.T, raw string) {
 		if strings.HasPrefix(raw, PATPrefix) {
 			// Database lookups are out of scope here; the offline check is not.

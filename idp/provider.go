@@ -27,14 +27,16 @@ type Provider struct {
 	handler http.Handler
 	srv     *server
 
-	mu     sync.Mutex
+	mu     sync.Mutex // guards what Start started
 	cancel context.CancelFunc
+	feed   *storage.Feed
 	wg     sync.WaitGroup
 }
 
 // New validates cfg, creates the signing key on first start (stored sealed
-// in signing_keys) and loads the key set. Call Start before serving: until
-// the revocation set is loaded the verifier refuses every token.
+// in signing_keys) and loads the key set. Before serving, subscribe the
+// verifier to a change feed and run it (or call Start): until the revocation
+// set is loaded the verifier refuses every token.
 func New(ctx context.Context, cfg Config, st *storage.Store, logger *slog.Logger) (*Provider, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
@@ -165,31 +167,30 @@ func noStore(h http.Handler) http.Handler {
 	})
 }
 
-// Start loads the revocation set, starts listening for changes on
-// storage.Channel and sweeping expired rows. It returns once the set is
-// loaded, or with the first error.
+// Start runs the provider on a change feed of its own, for a provider used
+// alone (serve shares one feed: it calls Verifier().Subscribe and Run
+// instead). It returns once the revocation set is loaded, or with the first
+// error; Close stops it.
 func (p *Provider) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cancel != nil {
 		return errors.New("identity provider already started")
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ready := make(chan error, 1)
-	p.wg.Add(2)
-	go func() { defer p.wg.Done(); p.ver.listen(ctx, ready) }()
-	go func() { defer p.wg.Done(); p.sweep(ctx) }()
-	p.cancel = cancel
-	if err := <-ready; err != nil {
-		p.cancel()
-		p.wg.Wait()
-		p.cancel = nil
+	feed := storage.NewFeed(p.st, p.log)
+	p.ver.Subscribe(feed)
+	if err := feed.Connect(ctx); err != nil {
 		return fmt.Errorf("identity provider: revocation set: %w", err)
 	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.wg.Add(2)
+	go func() { defer p.wg.Done(); _ = feed.Run(ctx) }()
+	go func() { defer p.wg.Done(); _ = p.Run(ctx) }()
+	p.cancel, p.feed = cancel, feed
 	return nil
 }
 
-// Close stops the background goroutines.
+// Close stops what Start started.
 func (p *Provider) Close() error {
 	p.mu.Lock()
 	cancel := p.cancel
@@ -202,23 +203,29 @@ func (p *Provider) Close() error {
 	return nil
 }
 
-// sweep deletes expired rows and prunes the in-memory set every minute.
-func (p *Provider) sweep(ctx context.Context) {
+// Run deletes expired rows and prunes the in-memory revocation set every
+// minute, until ctx ends; it returns nil then.
+func (p *Provider) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
-		now := p.cfg.Now()
-		p.ver.rev.prune(now)
-		if n, err := p.st.SweepExpired(ctx, now); err != nil && ctx.Err() == nil {
-			p.log.Warn("sweeping expired provider rows", "error", err)
-		} else if n > 0 {
-			p.log.Debug("swept expired provider rows", "rows", n)
-		}
+		p.sweep(ctx)
+	}
+}
+
+// sweep deletes expired rows and prunes the in-memory set once.
+func (p *Provider) sweep(ctx context.Context) {
+	now := p.cfg.Now()
+	p.ver.rev.prune(now)
+	if n, err := p.st.SweepExpired(ctx, now); err != nil && ctx.Err() == nil {
+		p.log.Warn("sweeping expired provider rows", "error", err)
+	} else if n > 0 {
+		p.log.Debug("swept expired provider rows", "rows", n)
 	}
 }
 

@@ -115,11 +115,11 @@ func TestVerifierFailsClosedWhenStale(t *testing.T) {
 		t.Fatalf("unstarted verifier: %v", err)
 	}
 	// Down for longer than allowed: refuses.
-	v.rev.markDown(time.Now().Add(-time.Minute))
+	v.rev.follow(downSince(time.Now().Add(-time.Minute)))
 	if _, err := v.Verify(e.ctx, tok); !errors.Is(err, ErrStale) {
 		t.Fatalf("stale verifier: %v", err)
 	}
-	v.rev.markLive()
+	v.rev.follow(e.p.feed)
 	// A change made while the listener is away (no notification at all) is
 	// picked up by the reload on reconnect.
 	if _, err := e.st.Pool.Exec(e.ctx, `UPDATE personal_access_tokens SET revoked_at = now()`); err != nil {
@@ -129,11 +129,23 @@ func TestVerifierFailsClosedWhenStale(t *testing.T) {
 		t.Fatalf("cached token before reconnect: %v", err)
 	}
 	if _, err := e.st.Pool.Exec(e.ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = current_database() AND query LIKE 'LISTEN%'`); err != nil {
+		WHERE datname = current_database() AND application_name = $1`, storage.FeedApplicationName); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "reload after reconnect", func() bool {
 		_, err := v.Verify(e.ctx, tok)
 		return errors.Is(err, ErrRevoked)
 	})
+}
+
+// liveFeed is a change feed that is always live.
+type liveFeed struct{}
+
+func (liveFeed) Stale(time.Time, time.Duration) bool { return false }
+
+// downSince is a change feed down since a moment.
+type downSince time.Time
+
+func (d downSince) Stale(now time.Time, maxStale time.Duration) bool {
+	return now.Sub(time.Time(d)) > maxStale
 }

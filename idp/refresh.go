@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -26,7 +25,7 @@ func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 	}
 	var resp *op.Response
 	var reused storage.RefreshToken
-	err := p.st.InTx(ctx, func(tx pgx.Tx) error {
+	err := p.st.InTx(ctx, func(tx storage.Tx) error {
 		old, err := storage.RotateRefreshToken(ctx, tx, sha256Sum(raw), c.ID, now)
 		switch {
 		case errors.Is(err, storage.ErrRefreshReuse):

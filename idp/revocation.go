@@ -4,22 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/mlflow-gate/mlflow-gate/storage"
 )
 
 // revocations is the in-memory revocation set every replica holds: revoked
 // access-token ids, revoked sessions, disabled clients and revoked PATs
-// (disabled users live in the user cache). It is loaded whole when the listening
-// connection is (re)established and then kept current by notifications on
-// storage.Channel. While the connection is down it is trusted only for
-// maxStale; after that the verifier refuses every token (fail closed).
+// (disabled users live in the user cache). It is loaded whole whenever the
+// change feed (re)connects and then kept current by its changes. While the
+// feed is down the set is trusted only for maxStale; after that the verifier
+// refuses every token (fail closed).
 type revocations struct {
 	mu       sync.RWMutex
 	jtis     map[string]time.Time // jti -> when it expires anyway
@@ -28,8 +25,12 @@ type revocations struct {
 	pats     map[string]bool
 
 	maxStale time.Duration
-	live     atomic.Bool  // the listener is connected and the set is loaded
-	down     atomic.Int64 // unix nanos when the listener was last known live; 0 = never loaded
+	feed     atomic.Pointer[feedState] // nil until subscribed: never loaded, so stale
+}
+
+// feedState is what the set asks of the feed that keeps it current.
+type feedState interface {
+	Stale(now time.Time, maxStale time.Duration) bool
 }
 
 func newRevocations(maxStale time.Duration) *revocations {
@@ -37,24 +38,16 @@ func newRevocations(maxStale time.Duration) *revocations {
 		pats: map[string]bool{}, maxStale: maxStale}
 }
 
+// follow makes the set's freshness that of f.
+func (r *revocations) follow(f feedState) { r.feed.Store(&f) }
+
 // fresh fails when the set cannot be trusted at now.
 func (r *revocations) fresh(now time.Time) error {
-	if r.live.Load() {
-		return nil
-	}
-	since := r.down.Load()
-	if since == 0 || now.Sub(time.Unix(0, since)) > r.maxStale {
+	f := r.feed.Load()
+	if f == nil || (*f).Stale(now, r.maxStale) {
 		return ErrStale
 	}
 	return nil
-}
-
-func (r *revocations) markLive() { r.live.Store(true) }
-
-func (r *revocations) markDown(now time.Time) {
-	if r.live.Swap(false) {
-		r.down.Store(now.UnixNano())
-	}
 }
 
 // revoked reports whether any id a token carries is on the set.
@@ -111,60 +104,20 @@ func (r *revocations) prune(now time.Time) {
 	}
 }
 
-// listen keeps a dedicated connection LISTENing on storage.Channel. ready
-// receives the outcome of the first connection and load.
-func (v *Verifier) listen(ctx context.Context, ready chan<- error) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		conn, err := v.connectAndLoad(ctx)
-		if ready != nil {
-			ready <- err
-			ready = nil
-		}
-		if err != nil {
-			v.rev.markDown(v.cfg.Now())
-			if ctx.Err() == nil {
-				v.log.Warn("revocation listener: cannot connect or load; retrying", "error", err, "in", backoff)
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		v.rev.markLive()
-		err = v.consume(ctx, conn)
-		v.rev.markDown(v.cfg.Now())
-		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = conn.Close(closeCtx)
-		cancel()
-		if ctx.Err() == nil {
-			v.log.Warn("revocation listener: connection lost; reloading on reconnect", "error", err)
-		}
-	}
+// Subscribe has f keep the verifier's caches current; call it before
+// f.Connect. Until f has connected once the verifier refuses every token.
+func (v *Verifier) Subscribe(f *storage.Feed) {
+	f.Subscribe("token verifier", verifierFeed{v})
+	v.rev.follow(f)
 }
 
-func (v *Verifier) connectAndLoad(ctx context.Context) (*pgx.Conn, error) {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, v.st.Pool.Config().ConnConfig.Copy())
-	if err != nil {
-		return nil, fmt.Errorf("connecting: %w", err)
-	}
-	// LISTEN first, then load: a change committed in between is both in
-	// the load and in a notification, never in neither.
-	if _, err := conn.Exec(cctx, "LISTEN "+pgx.Identifier{storage.Channel}.Sanitize()); err != nil {
-		_ = conn.Close(cctx)
-		return nil, fmt.Errorf("LISTEN: %w", err)
-	}
-	if err := v.reloadAll(cctx); err != nil {
-		_ = conn.Close(cctx)
-		return nil, err
-	}
-	return conn, nil
-}
+// verifierFeed is the verifier as a storage.Subscriber, so that Reload and
+// Changed are not part of the Verifier's own API.
+type verifierFeed struct{ v *Verifier }
+
+func (s verifierFeed) Reload(ctx context.Context) error { return s.v.reloadAll(ctx) }
+
+func (s verifierFeed) Changed(ctx context.Context, c storage.Change) error { return s.v.apply(ctx, c) }
 
 // reloadAll reloads every cached fact that notifications keep current.
 func (v *Verifier) reloadAll(ctx context.Context) error {
@@ -180,25 +133,11 @@ func (v *Verifier) reloadAll(ctx context.Context) error {
 	return nil
 }
 
-func (v *Verifier) consume(ctx context.Context, conn *pgx.Conn) error {
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		if err := v.apply(ctx, n.Payload); err != nil {
-			// Could not learn what changed: start over with a full reload.
-			return fmt.Errorf("applying %q: %w", n.Payload, err)
-		}
-	}
-}
-
-// apply folds one notification ("kind:id") into the caches.
-func (v *Verifier) apply(ctx context.Context, payload string) error {
-	kind, id, _ := strings.Cut(payload, ":")
-	now := v.cfg.Now()
-	switch kind {
-	case "token":
+// apply folds one change into the caches.
+func (v *Verifier) apply(ctx context.Context, c storage.Change) error {
+	id, now := c.ID, v.cfg.Now()
+	switch c.Kind {
+	case storage.ChangeToken:
 		exp, err := v.st.RevokedTokenExpiry(ctx, id)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil
@@ -208,7 +147,7 @@ func (v *Verifier) apply(ctx context.Context, payload string) error {
 		v.rev.mu.Lock()
 		v.rev.jtis[id] = exp
 		v.rev.mu.Unlock()
-	case "family":
+	case storage.ChangeFamily:
 		jtis, err := v.st.RevokedTokens(ctx, now)
 		if err != nil {
 			return err
@@ -216,15 +155,15 @@ func (v *Verifier) apply(ctx context.Context, payload string) error {
 		v.rev.mu.Lock()
 		v.rev.jtis = jtis
 		v.rev.mu.Unlock()
-	case "session":
+	case storage.ChangeSession:
 		v.rev.mu.Lock()
 		v.rev.sessions[id] = now.Add(v.cfg.SessionTTL + v.cfg.AccessTokenTTL)
 		v.rev.mu.Unlock()
-	case "pat":
+	case storage.ChangePAT:
 		v.rev.mu.Lock()
 		v.rev.pats[id] = true
 		v.rev.mu.Unlock()
-	case "client":
+	case storage.ChangeClient:
 		c, err := v.st.ClientByID(ctx, id)
 		disabled := errors.Is(err, storage.ErrNotFound) || (err == nil && c.DisabledAt != nil)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -238,7 +177,7 @@ func (v *Verifier) apply(ctx context.Context, payload string) error {
 		}
 		v.rev.mu.Unlock()
 		v.svcs.invalidate(id)
-	case "user":
+	case storage.ChangeUser:
 		// Disabling a user or changing a password revokes the user's
 		// sessions in bulk: learn them, so tokens carrying them stop now.
 		v.users.invalidate(id)
@@ -251,13 +190,8 @@ func (v *Verifier) apply(ctx context.Context, payload string) error {
 			v.rev.sessions[sid] = exp.Add(v.cfg.AccessTokenTTL)
 		}
 		v.rev.mu.Unlock()
-	case "role":
-		v.users.flush()
-		v.svcs.flush()
-	case "key":
+	case storage.ChangeKey:
 		return v.keys.reload(ctx)
-	default:
-		v.log.Debug("revocation listener: ignoring notification", "kind", kind)
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -112,7 +111,7 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 	now := p.cfg.Now()
 	var resp *op.Response
 	var replayed storage.AuthRequest
-	err := p.st.InTx(ctx, func(tx pgx.Tx) error {
+	err := p.st.InTx(ctx, func(tx storage.Tx) error {
 		a, err := storage.ConsumeCode(ctx, tx, sha256Sum(r.Data.Code), c.ID, now)
 		switch {
 		case errors.Is(err, storage.ErrCodeReplay):

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mlflow-gate/mlflow-gate/authz"
+	"github.com/mlflow-gate/mlflow-gate/internal/reqid"
 )
 
 // DefaultMaxBody is the largest JSON body the gate buffers to read ids from
@@ -52,7 +53,7 @@ type Config struct {
 	MinBodyRate int64
 	BodyGrace   time.Duration
 	// RequestID returns the id of the request for audit records; nil reads the
-	// X-Request-Id response header that cmd's middleware sets before the gate.
+	// id cmd's middleware put in the request's context (package reqid).
 	RequestID func(w http.ResponseWriter, r *http.Request) string
 }
 
@@ -142,7 +143,7 @@ func New(cfg Config) (*Gate, error) {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	if g.requestID == nil {
-		g.requestID = func(w http.ResponseWriter, _ *http.Request) string { return w.Header().Get("X-Request-Id") }
+		g.requestID = func(_ http.ResponseWriter, r *http.Request) string { return reqid.From(r.Context()) }
 	}
 	transport := cfg.Transport
 	if transport == nil {

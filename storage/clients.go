@@ -124,7 +124,7 @@ func (s *Store) DeleteClient(ctx context.Context, actor Actor, id string) error 
 		} else if err != nil {
 			return err
 		}
-		if err := Notify(ctx, tx, "client", id); err != nil {
+		if err := Notify(ctx, tx, ChangeClient, id); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "client.delete", Resource: "client:" + id})
@@ -142,7 +142,7 @@ func (s *Store) SetClientSecret(ctx context.Context, actor Actor, id string, sec
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("%w: no confidential client %q", ErrNotFound, id)
 		}
-		if err := Notify(ctx, tx, "client", id); err != nil {
+		if err := Notify(ctx, tx, ChangeClient, id); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "client.rotate_secret", Resource: "client:" + id})
@@ -172,7 +172,7 @@ func (s *Store) SetClientRoles(ctx context.Context, actor Actor, id string, role
 				return classify(err)
 			}
 		}
-		if err := Notify(ctx, tx, "client", id); err != nil {
+		if err := Notify(ctx, tx, ChangeClient, id); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "client.set_roles", Resource: "client:" + id,
@@ -195,7 +195,7 @@ func (s *Store) SetClientDisabled(ctx context.Context, actor Actor, id string, d
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("%w: no client %q", ErrNotFound, id)
 		}
-		if err := Notify(ctx, tx, "client", id); err != nil {
+		if err := Notify(ctx, tx, ChangeClient, id); err != nil {
 			return err
 		}
 		action := "client.enable"

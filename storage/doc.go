@@ -10,4 +10,11 @@
 // An administrative change takes the Actor who makes it and writes its audit
 // record in the same transaction; package admin is the caller that decides
 // who that is.
+//
+// Every change an in-memory cache depends on is announced in its transaction
+// with Notify and a typed ChangeKind. Each replica runs one Feed: a dedicated
+// LISTEN connection that hands changes to its subscribers (the verifier's
+// revocation set, the policy loader), reconnects with backoff and tells every
+// subscriber to reload on each (re)connection; Stale lets a subscriber fail
+// closed while the feed is down.
 package storage

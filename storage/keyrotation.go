@@ -66,7 +66,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, actor Actor, k SigningKey,
 			Detail: map[string]any{"alg": k.Alg, "not_before": k.NotBefore}}); err != nil {
 			return err
 		}
-		return Notify(ctx, tx, "key", k.KID)
+		return Notify(ctx, tx, ChangeKey, k.KID)
 	})
 }
 
@@ -119,7 +119,7 @@ func (s *Store) RevokeSigningKey(ctx context.Context, actor Actor, kid string, l
 			Detail: map[string]any{"alg": alg, "replacement": replaced}}); err != nil {
 			return err
 		}
-		return Notify(ctx, tx, "key", kid)
+		return Notify(ctx, tx, ChangeKey, kid)
 	})
 	return replaced, err
 }

@@ -31,7 +31,7 @@ func (s *Store) InsertSigningKey(ctx context.Context, k SigningKey) error {
 		if err := insertSigningKey(ctx, tx, k); err != nil {
 			return err
 		}
-		return Notify(ctx, tx, "key", k.KID)
+		return Notify(ctx, tx, ChangeKey, k.KID)
 	})
 }
 
@@ -68,7 +68,7 @@ func (s *Store) EnsureSigningKey(ctx context.Context, alg string, now time.Time,
 			return err
 		}
 		created = true
-		return Notify(ctx, tx, "key", k.KID)
+		return Notify(ctx, tx, ChangeKey, k.KID)
 	})
 	return created, err
 }

@@ -139,7 +139,7 @@ func (s *Store) RevokePAT(ctx context.Context, actor Actor, id string, now time.
 		if err = classify(err); err != nil {
 			return fmt.Errorf("%w: no active token %q", err, id)
 		}
-		if err := Notify(ctx, tx, "pat", id); err != nil {
+		if err := Notify(ctx, tx, ChangePAT, id); err != nil {
 			return err
 		}
 		return InsertEvent(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "token.revoke", Resource: owner,

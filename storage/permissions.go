@@ -247,7 +247,7 @@ func policyChanged(ctx context.Context, tx pgx.Tx, e Event) error {
 	if err := InsertEvent(ctx, tx, e); err != nil {
 		return err
 	}
-	return Notify(ctx, tx, "policy", "")
+	return Notify(ctx, tx, ChangePolicy, "")
 }
 
 func nonNil(s []string) []string {

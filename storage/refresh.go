@@ -122,7 +122,7 @@ func RevokeFamily(ctx context.Context, q Querier, familyID string, now time.Time
 		ON CONFLICT (jti) DO NOTHING`, familyID, now); err != nil {
 		return classify(err)
 	}
-	return Notify(ctx, q, "family", familyID)
+	return Notify(ctx, q, ChangeFamily, familyID)
 }
 
 // RevokeFamily is the transactional convenience form of the function.
@@ -140,7 +140,7 @@ func RevokeAccessToken(ctx context.Context, q Querier, jti string, expires, now 
 		ON CONFLICT (jti) DO NOTHING`, jti, expires, now); err != nil {
 		return classify(err)
 	}
-	return Notify(ctx, q, "token", jti)
+	return Notify(ctx, q, ChangeToken, jti)
 }
 
 // RevokeCodeTokens revokes what an authorization code was exchanged for:

@@ -76,7 +76,7 @@ func (s *Store) GrantRole(ctx context.Context, actor Actor, role, username strin
 		if err != nil || !granted {
 			return err
 		}
-		return Notify(ctx, tx, "user", uid)
+		return Notify(ctx, tx, ChangeUser, uid)
 	})
 }
 
@@ -116,7 +116,7 @@ func (s *Store) RevokeRole(ctx context.Context, actor Actor, role, username stri
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("%w: user %q does not hold role %q", ErrNotFound, username, role)
 		}
-		if err := Notify(ctx, tx, "user", uid); err != nil {
+		if err := Notify(ctx, tx, ChangeUser, uid); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "role.revoke", Resource: "user:" + username, Detail: map[string]any{"role": role}})

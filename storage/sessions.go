@@ -80,7 +80,7 @@ func revokeSession(ctx context.Context, q Querier, id string, now time.Time) err
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("%w: no active session", ErrNotFound)
 	}
-	return Notify(ctx, q, "session", id)
+	return Notify(ctx, q, ChangeSession, id)
 }
 
 // RevokedSessions lists sessions revoked before they expired, for the

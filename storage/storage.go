@@ -65,8 +65,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Tx is an open transaction, as InTx hands it to fn; it is a Querier, so
+// callers outside storage need not import pgx.
+type Tx = pgx.Tx
+
 // InTx runs fn in a transaction, committing when fn returns nil.
-func (s *Store) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+func (s *Store) InTx(ctx context.Context, fn func(tx Tx) error) error {
 	return pgx.BeginFunc(ctx, s.Pool, fn)
 }
 

@@ -162,7 +162,7 @@ func (s *Store) SetDisabled(ctx context.Context, actor Actor, username string, d
 				return classify(err)
 			}
 			// Replicas cache the user's state; they must learn of the change too.
-			if err := Notify(ctx, tx, "user", id); err != nil {
+			if err := Notify(ctx, tx, ChangeUser, id); err != nil {
 				return err
 			}
 		}
@@ -195,7 +195,7 @@ func endUserGrants(ctx context.Context, q Querier, userID string) error {
 	if _, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, userID); err != nil {
 		return classify(err)
 	}
-	return Notify(ctx, q, "user", userID)
+	return Notify(ctx, q, ChangeUser, userID)
 }
 
 // revokeUserPATs revokes every live personal access token of the user and
@@ -212,7 +212,7 @@ func revokeUserPATs(ctx context.Context, q Querier, userID string) (int, error) 
 		return 0, classify(err)
 	}
 	for _, id := range ids {
-		if err := Notify(ctx, q, "pat", id); err != nil {
+		if err := Notify(ctx, q, ChangePAT, id); err != nil {
 			return 0, err
 		}
 	}

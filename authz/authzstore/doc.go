@@ -7,8 +7,8 @@
 // strings), authz does no I/O, and this package joins the two. It is used by cmd (the
 // CLI and serve's wiring) and may be used by web; the proxy only sees the authz.Holder.
 //
-// The loader LISTENs on storage.Channel over a dedicated connection and reloads the
-// whole table on every "policy" notification and after every reconnect, since
-// notifications sent while it was disconnected are lost. A table in the database that
-// does not compile leaves the previous policy in place and is logged as an error.
+// The loader subscribes to the replica's storage.Feed and reloads the whole table on
+// every storage.ChangePolicy and after every reconnect, since notifications sent while
+// the feed was disconnected are lost. A table in the database that does not compile
+// leaves the previous policy in place and is logged as an error.
 package authzstore

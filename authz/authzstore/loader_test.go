@@ -32,12 +32,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startLoader loads st's table and runs a loader until the test ends.
+// startLoader loads st's table and runs a loader on a change feed of its own
+// until the test ends.
 func startLoader(t *testing.T, st *storage.Store) (*authzstore.Loader, *syncBuffer) {
 	t.Helper()
 	var logs syncBuffer
-	l := authzstore.NewLoader(st, slog.New(slog.NewTextHandler(&logs, nil)))
-	l.MinBackoff, l.Heartbeat = 20*time.Millisecond, 200*time.Millisecond
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	l := authzstore.NewLoader(st, log)
+	feed := storage.NewFeed(st, log)
+	feed.MinBackoff, feed.Heartbeat = 20*time.Millisecond, 200*time.Millisecond
+	l.Subscribe(feed)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := l.Load(ctx); err != nil {
 		t.Fatal(err)
@@ -45,7 +49,7 @@ func startLoader(t *testing.T, st *storage.Store) (*authzstore.Loader, *syncBuff
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := l.Run(ctx); err != nil {
+		if err := feed.Run(ctx); err != nil {
 			t.Error(err)
 		}
 	}()
@@ -109,7 +113,7 @@ func TestLoaderReconnectsAndReloads(t *testing.T) {
 	ctx := context.Background()
 	listener := func() (pid int) {
 		err := st.Pool.QueryRow(ctx, `SELECT coalesce(max(pid), 0) FROM pg_stat_activity
-			WHERE application_name = $1 AND datname = current_database()`, authzstore.ListenerApplicationName).Scan(&pid)
+			WHERE application_name = $1 AND datname = current_database()`, storage.FeedApplicationName).Scan(&pid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +154,7 @@ func TestLoaderKeepsThePolicyWhenTheTableDoesNotCompile(t *testing.T) {
 	if _, err := st.Pool.Exec(ctx, `UPDATE resources SET uris = '{/nowhere/*}' WHERE name = 'runs'`); err != nil {
 		t.Fatal(err)
 	}
-	if err := storage.Notify(ctx, st.Pool, "policy", ""); err != nil {
+	if err := storage.Notify(ctx, st.Pool, storage.ChangePolicy, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the failed load", func() bool { return l.Status().Err != nil })
@@ -162,14 +166,14 @@ func TestLoaderKeepsThePolicyWhenTheTableDoesNotCompile(t *testing.T) {
 	if _, err := st.Pool.Exec(ctx, `UPDATE resources SET uris = '{}' WHERE name = 'runs'`); err != nil {
 		t.Fatal(err)
 	}
-	if err := storage.Notify(ctx, st.Pool, "user", "42"); err != nil {
+	if err := storage.Notify(ctx, st.Pool, storage.ChangeUser, "42"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if l.Status().Err == nil {
 		t.Fatal("a user notification reloaded the policy")
 	}
-	if err := storage.Notify(ctx, st.Pool, "policy", ""); err != nil {
+	if err := storage.Notify(ctx, st.Pool, storage.ChangePolicy, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the repaired table", func() bool { return l.Status().Err == nil && l.Holder().Load() != before })

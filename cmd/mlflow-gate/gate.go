@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mlflow-gate/mlflow-gate/authz/authzstore"
 	"github.com/mlflow-gate/mlflow-gate/idp"
 	"github.com/mlflow-gate/mlflow-gate/proxy"
 	"github.com/mlflow-gate/mlflow-gate/storage"
@@ -186,24 +185,4 @@ func hostsFor(issuer string) ([]string, error) {
 		return nil, err
 	}
 	return []string{u.Host}, nil
-}
-
-// startPolicy seeds the default table on an empty database and starts the
-// loader that keeps the compiled policy current on this replica.
-func startPolicy(ctx context.Context, st *storage.Store, log *slog.Logger) (*authzstore.Loader, func(), error) {
-	seeded, err := authzstore.SeedIfEmpty(ctx, st)
-	if err != nil {
-		return nil, nil, fmt.Errorf("permission table: %w", err)
-	}
-	if seeded {
-		log.Info("stored the default permission table")
-	}
-	loader := authzstore.NewLoader(st, log)
-	if err := loader.Load(ctx); err != nil {
-		return nil, nil, fmt.Errorf("permission table: %w", err)
-	}
-	lctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = loader.Run(lctx) }()
-	return loader, func() { cancel(); <-done }, nil
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -11,30 +9,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mlflow-gate/mlflow-gate/internal/reqid"
 	"github.com/mlflow-gate/mlflow-gate/storage"
 )
 
-// chain wraps h in middleware, outermost last: chain(h, a, b) = b(a(h)).
+// chain wraps h in middleware listed outside-in: chain(h, a, b) = a(b(h)),
+// so a sees the request first and the response last.
 func chain(h http.Handler, mw ...func(http.Handler) http.Handler) http.Handler {
-	for _, m := range mw {
-		h = m(h)
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
 	}
 	return h
 }
 
-type ctxKey int
-
-const requestIDKey ctxKey = iota
-
-// requestID gives every request an id, returned in X-Request-Id and logged.
+// requestID gives every request an id, returned in X-Request-Id and carried
+// in its context (package reqid), where log records and audit records find it.
 // A client-sent id is not trusted: it could forge log correlation.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b := make([]byte, 8)
-		_, _ = rand.Read(b)
-		id := hex.EncodeToString(b)
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		id := reqid.New()
+		w.Header().Set(reqid.Header, id)
+		next.ServeHTTP(w, r.WithContext(reqid.With(r.Context(), id)))
 	})
 }
 
@@ -67,16 +62,26 @@ func requestLog(log *slog.Logger) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
+			returned := false
+			defer func() {
+				status := sw.status
+				if !returned && status == 0 {
+					status = http.StatusInternalServerError // a panic on its way to the recoverer
+				}
+				// The request id comes from the context, through the log handler.
+				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+					slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
+					slog.Int("status", status), slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+			}()
 			next.ServeHTTP(sw, r)
-			id, _ := r.Context().Value(requestIDKey).(string)
-			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
-				slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+			returned = true
 		})
 	}
 }
 
-// recoverer turns a panic into a 500 without internals and logs the stack.
+// recoverer turns a panic into a 500 without internals and logs the stack. It
+// is the outermost middleware, so it also catches a panic in the others; the
+// request's context never reaches it, so it takes the id from the response.
 func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -85,7 +90,8 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 					if v == http.ErrAbortHandler {
 						panic(v)
 					}
-					log.Error("panic serving request", "path", r.URL.EscapedPath(), "panic", v, "stack", string(debug.Stack()))
+					log.Error("panic serving request", "request_id", w.Header().Get(reqid.Header), "path", r.URL.EscapedPath(),
+						"panic", v, "stack", string(debug.Stack()))
 					writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "internal error")
 				}
 			}()

@@ -37,15 +37,23 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		returned := false
+		defer func() {
+			status := sw.status
+			if !returned && status == 0 {
+				status = http.StatusInternalServerError // a panic on its way to the recoverer
+			}
+			method := r.Method
+			switch method {
+			case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+			default:
+				method = "other" // bounded label cardinality
+			}
+			m.requests.WithLabelValues(method, strconv.Itoa(status)).Inc()
+			m.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
+		}()
 		next.ServeHTTP(sw, r)
-		method := r.Method
-		switch method {
-		case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
-		default:
-			method = "other" // bounded label cardinality
-		}
-		m.requests.WithLabelValues(method, strconv.Itoa(sw.status)).Inc()
-		m.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
+		returned = true
 	})
 }
 

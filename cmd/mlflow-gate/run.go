@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,9 +12,9 @@ import (
 	"net/url"
 	"runtime/debug"
 	"slices"
-	"sync"
 	"time"
 
+	"github.com/mlflow-gate/mlflow-gate/authz/authzstore"
 	"github.com/mlflow-gate/mlflow-gate/idp"
 	"github.com/mlflow-gate/mlflow-gate/idp/password"
 	"github.com/mlflow-gate/mlflow-gate/migrations"
@@ -32,13 +31,6 @@ func serveCommand() *command {
 		action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
 			return serve(ctx, &e.cfg, e.stdout, newLogger(e.stderr, e.cfg.LogLevel), nil)
 		}}
-}
-
-// newLogger writes JSON lines to w at level.
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
 // openStore connects to the database, retrying with exponential backoff for
@@ -78,7 +70,12 @@ type listeners struct {
 	ready         chan<- string // receives the main address once serving
 }
 
-// serve runs the gate until ctx ends, then drains.
+// serve runs the gate until ctx ends, then drains. Start-up is sequential
+// (database, migrations, bootstrap, policy, provider, the change feed's first
+// connection); what runs afterwards is a group of actors that stop together:
+// the HTTP servers, the change feed, the provider's sweeper and the audit
+// sweeper. When ctx ends, or any actor fails, every actor stops and the
+// servers drain their in-flight requests.
 func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger, ls *listeners) error {
 	start := time.Now()
 	st, err := openStore(ctx, cfg, log)
@@ -99,11 +96,10 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	if err := bootstrap(ctx, cfg, st, stdout, log); err != nil {
 		return err
 	}
-	policy, stopPolicy, err := startPolicy(ctx, st, log)
+	policy, err := loadPolicy(ctx, st, log)
 	if err != nil {
 		return err
 	}
-	defer stopPolicy()
 
 	// zitadel/oidc logs through the default logger; keep it on ours.
 	slog.SetDefault(log)
@@ -111,10 +107,15 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	if err != nil {
 		return fmt.Errorf("identity provider: %w", err)
 	}
-	if err := prov.Start(ctx); err != nil {
-		return fmt.Errorf("identity provider: %w", err)
+	// One change feed keeps this replica's caches current: the verifier's
+	// revocation set and the policy. Its first connection loads both.
+	feed := storage.NewFeed(st, log)
+	policy.Subscribe(feed)
+	prov.Verifier().Subscribe(feed)
+	if err := feed.Connect(ctx); err != nil {
+		return fmt.Errorf("identity provider: revocation set: %w", err)
 	}
-	defer prov.Close()
+	defer feed.Close() // when start-up fails before the feed runs
 
 	audit := storage.NewAuditLog(st, log, storage.AuditLogOptions{})
 	defer func() {
@@ -122,7 +123,6 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		defer cancel()
 		_ = audit.Close(actx)
 	}()
-	go sweepAudit(ctx, st, cfg.AuditRetention, log)
 
 	metrics := newMetrics()
 	upstream := &http.Client{Timeout: 3 * time.Second}
@@ -157,7 +157,9 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	mux.Handle("GET /readyz", readyHandler(st, upstream, cfg.MLflowURL, version, log))
 	mux.Handle("/", gate)
 
-	handler := chain(mux, recoverer(log), requestLog(log), metrics.instrument, requestID)
+	// Outside-in: the recoverer sees every panic, the id is set before the
+	// request is logged and counted.
+	handler := chain(mux, recoverer(log), requestID, requestLog(log), metrics.instrument)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -167,77 +169,72 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	var mainLn, metricsLn net.Listener
-	if ls != nil {
-		mainLn, metricsLn = ls.main, ls.metrics
+	mainLn, metricsLn, err := listen(cfg, ls)
+	if err != nil {
+		return err
 	}
-	if mainLn == nil {
-		if mainLn, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
-		}
-	}
-	if metricsLn == nil && cfg.MetricsListen != "off" {
-		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			mainLn.Close()
-			return fmt.Errorf("listening on %s for metrics: %w", cfg.MetricsListen, err)
-		}
-	}
-	servers := []*http.Server{srv}
-	lns := []net.Listener{mainLn}
-	if metricsLn != nil {
-		msrv := &http.Server{Handler: metrics.handler(), ReadHeaderTimeout: 5 * time.Second}
-		servers = append(servers, msrv)
-		lns = append(lns, metricsLn)
-	}
-
-	errc := make(chan error, len(servers))
-	for i := range servers {
-		go func() { errc <- servers[i].Serve(lns[i]) }()
+	actors := []actor{
+		httpActor("server", srv, mainLn, cfg.ShutdownTimeout, log),
+		{"change feed", feed.Run},
+		{"identity provider sweeper", prov.Run},
+		{"audit sweeper", func(ctx context.Context) error { return sweepAudit(ctx, st, cfg.AuditRetention, log) }},
 	}
 	attrs := []any{"listen", mainLn.Addr().String(), "issuer", cfg.Issuer, "startup", time.Since(start).String(), "version", version}
 	if metricsLn != nil {
+		msrv := &http.Server{Handler: metrics.handler(), ReadHeaderTimeout: 5 * time.Second}
+		actors = append(actors, httpActor("metrics server", msrv, metricsLn, cfg.ShutdownTimeout, nil))
 		attrs = append(attrs, "metrics", metricsLn.Addr().String())
 	}
 	// Start-up made garbage (the hasher's dummy hash alone is 19 MiB of
 	// argon2id memory); give it back now rather than at the next GC cycle.
 	debug.FreeOSMemory()
-	log.Info("mlflow-gate serving", attrs...)
-	if ls != nil && ls.ready != nil {
-		ls.ready <- mainLn.Addr().String()
-	}
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("server stopped: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	var shutdownErr error
-	var mu sync.Mutex
-	for _, s := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.Shutdown(sctx); err != nil {
-				mu.Lock()
-				shutdownErr = errors.Join(shutdownErr, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if shutdownErr != nil {
-		return fmt.Errorf("shutdown did not drain in time: %w", shutdownErr)
-	}
-	log.Info("stopped")
-	return nil
+	return runActors(ctx, actors, func() {
+		log.Info("mlflow-gate serving", attrs...)
+		if ls != nil && ls.ready != nil {
+			ls.ready <- mainLn.Addr().String()
+		}
+	}, func() { log.Info("stopped") })
 }
 
-// sweepAudit deletes audit records past the retention, hourly.
-func sweepAudit(ctx context.Context, st *storage.Store, retention time.Duration, log *slog.Logger) {
+// listen opens the main and metrics listeners (nil when metrics are off),
+// unless the test handed them in.
+func listen(cfg *Config, ls *listeners) (mainLn, metricsLn net.Listener, err error) {
+	if ls != nil {
+		mainLn, metricsLn = ls.main, ls.metrics
+	}
+	if mainLn == nil {
+		if mainLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+		}
+	}
+	if metricsLn == nil && cfg.MetricsListen != "off" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			mainLn.Close()
+			return nil, nil, fmt.Errorf("listening on %s for metrics: %w", cfg.MetricsListen, err)
+		}
+	}
+	return mainLn, metricsLn, nil
+}
+
+// loadPolicy seeds the default table on an empty database and loads it once;
+// the change feed keeps it current afterwards.
+func loadPolicy(ctx context.Context, st *storage.Store, log *slog.Logger) (*authzstore.Loader, error) {
+	seeded, err := authzstore.SeedIfEmpty(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("permission table: %w", err)
+	}
+	if seeded {
+		log.Info("stored the default permission table")
+	}
+	loader := authzstore.NewLoader(st, log)
+	if err := loader.Load(ctx); err != nil {
+		return nil, fmt.Errorf("permission table: %w", err)
+	}
+	return loader, nil
+}
+
+// sweepAudit deletes audit records past the retention, hourly, until ctx ends.
+func sweepAudit(ctx context.Context, st *storage.Store, retention time.Duration, log *slog.Logger) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -248,7 +245,7 @@ func sweepAudit(ctx context.Context, st *storage.Store, retention time.Duration,
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
 	}

@@ -6,12 +6,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mlflow-gate/mlflow-gate/migrations"
 	"github.com/mlflow-gate/mlflow-gate/storage"
@@ -57,8 +59,20 @@ func EmptyDatabase(t testing.TB) string {
 			return
 		}
 		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("dropping test database %s: %v", name, err)
+		// FORCE terminates the test's leftover connections, but not a backend of
+		// another role (an autovacuum worker that just started on the database):
+		// PostgreSQL then refuses with 42501 for a moment. Retry briefly.
+		for attempt := 0; ; attempt++ {
+			_, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			if err == nil {
+				return
+			}
+			var pe *pgconn.PgError
+			if attempt >= 20 || !errors.As(err, &pe) || pe.Code != "42501" {
+				t.Errorf("dropping test database %s: %v", name, err)
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
 	})
 	u, err := url.Parse(server)
