@@ -29,10 +29,10 @@ const (
 	PathDevice              = "/oauth/device"
 )
 
-// server implements zitadel's op.Server. Methods not overridden answer as
-// unimplemented: the JWT-profile grant, token exchange, client credentials,
-// the device flow, introspection, revocation and end-session are not served
-// (the last four come with the next part of the provider).
+// server implements zitadel's op.Server. It serves discovery, keys,
+// authorization code + PKCE, refresh, client credentials, the device flow,
+// introspection, revocation, userinfo and end-session; the methods it does not
+// override (the JWT-profile grant, token exchange) answer as unimplemented.
 type server struct {
 	op.UnimplementedServer
 	p *Provider

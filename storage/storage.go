@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,12 +29,11 @@ type Querier interface {
 // Store owns the connection pool.
 type Store struct {
 	Pool *pgxpool.Pool
-	now  func() time.Time
 }
 
 // New wraps an open pool.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{Pool: pool, now: time.Now}
+	return &Store{Pool: pool}
 }
 
 // Open parses url and creates a pool without waiting for the server; call
