@@ -156,7 +156,7 @@ func ReadRequest(in Input) (*Request, error) {
 			return nil, err
 		}
 	}
-	if rt.Type == TypeGraphQL {
+	if rt.Kind == KindGraphQL {
 		if req.Attrs.GraphQLFields, err = ReadGraphQLBody(in.Body, in.MaxBody); err != nil {
 			return nil, err
 		}

@@ -75,7 +75,6 @@ type Gate struct {
 	grace      time.Duration
 	requestID  func(http.ResponseWriter, *http.Request) string
 	cop        *http.CrossOriginProtection
-	guards     []guardKind // by authz.Route.ID
 	rp         *httputil.ReverseProxy
 	lookup     *http.Client      // the gate's own questions to MLflow (overwrite.go)
 	transport  http.RoundTripper // toward MLflow, also for the gate's own follow-up calls
@@ -151,11 +150,6 @@ func New(cfg Config) (*Gate, error) {
 			timeout = 60 * time.Second
 		}
 		transport = NewTransport(timeout)
-	}
-	routes := authz.Routes()
-	g.guards = make([]guardKind, len(routes))
-	for i := range routes {
-		g.guards[i] = classifyGuard(&routes[i])
 	}
 	g.lookup = &http.Client{Transport: transport, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -91,12 +91,10 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.path = path
-	guard := guardNone
 	var body []byte
 	if m, ok := authz.MatchRoute(r.Method, path); ok {
 		c.route = m.Route
-		guard = g.guards[m.Route.ID]
-		if m.Route.BodyIDs() || guard != guardNone || multipartUpload(m.Route) {
+		if rt := m.Route; rt.BodyIDs() || rt.Kind.CreatesRun() || rt.Kind == authz.KindMultipartUpload {
 			// The decision depends on the body: read it whole (with a limit), as
 			// MLflow will, and forward exactly those bytes.
 			if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
@@ -114,7 +112,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		c.artifact = strings.Contains(m.Route.Pattern, "artifact")
+		c.artifact = m.Route.Artifact
 		if body == nil && r.ContentLength != 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			// MLflow reads a GET's fields from the JSON body when the query string
 			// is empty (handlers._get_request_message); the gate read the query.
@@ -132,7 +130,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	subject := authz.Subject{Name: p.Username, Roles: p.Roles}
 	d := g.policy.Decide(subject, req)
-	if d.Allow && (d.Route.Kind == authz.KindArtifactUpload || d.Route.Kind == authz.KindTraceStart) {
+	if d.Allow && d.Route.Kind.Overwrites() {
 		if d, err = g.checkOverwrite(r.Context(), subject, req, d, c.rawQuery, body); err != nil {
 			if errors.Is(err, errLookup) {
 				g.log.LogAttrs(r.Context(), slog.LevelWarn, "overwrite check failed", slog.String("error", err.Error()))
@@ -152,22 +150,18 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.log.Enabled(r.Context(), slog.LevelDebug) {
 		g.log.LogAttrs(r.Context(), slog.LevelDebug, "allowed", slog.String("decision", d.String()), slog.String("user", p.Username))
 	}
-	if guard != guardNone {
+	if kind := d.Route.Kind; kind.CreatesRun() {
 		var err error
-		if body, err = guardUserTag(guard, &p, body, req.Route().Proto, int(g.maxBody)); err != nil {
-			status, code, outcome := http.StatusBadRequest, codeBadRequest, OutcomeBadRequest
-			if errors.Is(err, errUserTag) {
-				status, code, outcome = http.StatusForbidden, codeDenied, OutcomeDeny
-			}
-			g.refuse(c, r, req, &d, status, code, gist(err), outcome, "mlflow_user_tag")
+		if body, err = stampRun(kind, p.Username, body, d.Route.Proto, int(g.maxBody)); err != nil {
+			g.refuse(c, r, req, &d, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "mlflow_user_tag")
 			return
 		}
+		c.stampRun = kind == authz.KindPromptlabRunCreate
 	}
 	c.body = body
-	c.stampRun = guard == guardPromptlab
 
 	g.metrics.Outcome(OutcomeAllow)
-	if !g.telemetry && isUITelemetry(d.Route) {
+	if !g.telemetry && d.Route.Kind == authz.KindUITelemetry {
 		answerUITelemetry(c, r.Method)
 	} else {
 		g.forward(c, w, r)
@@ -180,12 +174,6 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.record(c, r, req, &d, OutcomeAllow, rule)
 	}
-}
-
-// multipartUpload: the multipart routes name the file in their JSON body, which the
-// overwrite check reads.
-func multipartUpload(rt *authz.Route) bool {
-	return rt.Kind == authz.KindArtifactUpload && rt.Method == http.MethodPost && strings.Contains(rt.Pattern, "/mlflow-artifacts/mpu/")
 }
 
 // forward hands an allowed request to the reverse proxy.
@@ -203,13 +191,8 @@ func (g *Gate) forward(c *call, w http.ResponseWriter, r *http.Request) {
 	g.rp.ServeHTTP(c, in)
 }
 
-// isUITelemetry is the UI's telemetry route (GET: the client config, POST:
-// records to send on), /ajax-api/3.0/mlflow/ui-telemetry.
-func isUITelemetry(rt *authz.Route) bool {
-	return rt != nil && rt.Type == authz.TypeUI && strings.HasSuffix(rt.Pattern, "/mlflow/ui-telemetry")
-}
-
-// answerUITelemetry answers as MLflow 3.18 does with telemetry disabled
+// answerUITelemetry answers the UI's telemetry route (GET: the client config,
+// POST: records to send on, authz.KindUITelemetry) as MLflow 3.18 does with telemetry disabled
 // (server/handlers.py get_ui_telemetry_handler: telemetry/constant.py
 // FALLBACK_UI_CONFIG; post_ui_telemetry_handler: status disabled, which tells
 // the UI to stop sending). The records the caller built go nowhere.
