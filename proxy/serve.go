@@ -23,13 +23,12 @@ type call struct {
 	providerKey bool // Authorization is the caller's provider key (see credentialRequest)
 	rawPath     string
 	rawQuery    string
-	path        string // normalized (decoded)
-	body        []byte // the buffered body to forward; nil: stream the client's
+	target      authz.Target // normalized path and route, matched once
+	body        []byte       // the buffered body to forward; nil: stream the client's
 	artifact    bool
 	status      int
 	rate        *minRateReader // the streamed body's rate limit, if any
 	stampRun    bool           // tag the run MLflow creates with mlflow.user (create-promptlab-run)
-	route       *authz.Route   // the matched route, for the audit of a refusal before the decision
 }
 
 type callKey struct{}
@@ -85,16 +84,14 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	path, err := authz.NormalizePath(c.rawPath)
+	c.target, err = authz.Locate(r.Method, c.rawPath)
 	if err != nil {
 		g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
 		return
 	}
-	c.path = path
 	var body []byte
-	if m, ok := authz.MatchRoute(r.Method, path); ok {
-		c.route = m.Route
-		if rt := m.Route; rt.BodyIDs() || rt.Kind.CreatesRun() || rt.Kind == authz.KindMultipartUpload {
+	if rt := c.target.Route(); rt != nil {
+		if rt.BodyIDs() || rt.Kind.CreatesRun() || rt.Kind == authz.KindMultipartUpload {
 			// The decision depends on the body: read it whole (with a limit), as
 			// MLflow will, and forward exactly those bytes.
 			if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
@@ -112,7 +109,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		c.artifact = m.Route.Artifact
+		c.artifact = rt.Artifact
 		if body == nil && r.ContentLength != 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			// MLflow reads a GET's fields from the JSON body when the query string
 			// is empty (handlers._get_request_message); the gate read the query.
@@ -123,7 +120,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	req, err := authz.ReadRequest(authz.Input{Method: r.Method, RawPath: c.rawPath, RawQuery: c.rawQuery,
-		Header: r.Header, Body: body, MaxBody: int(g.maxBody)})
+		Target: &c.target, Header: r.Header, Body: body, MaxBody: int(g.maxBody)})
 	if err != nil {
 		g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
 		return
@@ -246,8 +243,8 @@ func (g *Gate) refuseIdentity(c *call, r *http.Request, err error) {
 func (g *Gate) refuse(c *call, r *http.Request, req *authz.Request, d *authz.Decision, status int, code, msg, outcome, rule string) {
 	g.metrics.Outcome(outcome)
 	writeError(c, status, code, msg)
-	if d == nil && c.route != nil {
-		d = &authz.Decision{Route: c.route}
+	if d == nil && c.target.Route() != nil {
+		d = &authz.Decision{Route: c.target.Route()}
 	}
 	g.record(c, r, req, d, outcome, rule)
 }
