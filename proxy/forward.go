@@ -373,5 +373,5 @@ func (g *Gate) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	if status == statusClientClosed {
 		return // nobody to answer
 	}
-	writeError(w, status, code, msg)
+	WriteError(w, status, code, msg)
 }

@@ -211,13 +211,14 @@ func rawTarget(r *http.Request) (path, query string) {
 }
 
 // readBody buffers a body the gate must read before deciding, with the limit.
-func (g *Gate) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, string) {
+func (g *Gate) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *refusal) {
+	tooLarge := func() *refusal { return badRequest(fmt.Sprintf("request body larger than %d bytes", g.maxBody)) }
 	if r.ContentLength > g.maxBody {
-		return nil, http.StatusBadRequest, fmt.Sprintf("request body larger than %d bytes", g.maxBody)
+		return nil, tooLarge()
 	}
 	body, _ := limitBodyRate(w, r, g.minRate, g.grace)
 	if body == nil || body == http.NoBody {
-		return []byte{}, 0, ""
+		return []byte{}, nil
 	}
 	var b []byte
 	var err error
@@ -229,15 +230,16 @@ func (g *Gate) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, st
 		// promise, and trusting it would let idle connections each pin MaxBody.
 		b, err = io.ReadAll(io.LimitReader(body, g.maxBody+1))
 		if err == nil && int64(len(b)) > g.maxBody {
-			return nil, http.StatusBadRequest, fmt.Sprintf("request body larger than %d bytes", g.maxBody)
+			return nil, tooLarge()
 		}
 	}
 	switch {
 	case errors.Is(err, errSlowBody):
 		g.metrics.UpstreamError(UpstreamSlowClient)
-		return nil, http.StatusRequestTimeout, "request body arrived too slowly"
+		return nil, &refusal{Status: http.StatusRequestTimeout, Code: codeRequestTimeout,
+			Message: "request body arrived too slowly", Outcome: OutcomeBadRequest, Reason: "bad_request"}
 	case err != nil:
-		return nil, http.StatusBadRequest, "could not read the request body"
+		return nil, badRequest("could not read the request body")
 	}
-	return b, 0, ""
+	return b, nil
 }

@@ -63,8 +63,8 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.rawPath, c.rawQuery = rawTarget(r)
 	if !g.hostAllowed(r.Host) {
 		// Before identifying: a request for another host is not ours to judge.
-		g.metrics.Outcome(OutcomeMisdirected)
-		writeError(w, http.StatusMisdirectedRequest, codeMisdirected, "this server does not serve the requested host")
+		g.refuse(c, r, nil, nil, &refusal{Status: http.StatusMisdirectedRequest, Code: codeMisdirected,
+			Message: "this server does not serve the requested host", Outcome: OutcomeMisdirected})
 		return
 	}
 
@@ -80,13 +80,14 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// against Host), whatever the credential: a session cookie is ambient, and so
 	// is Basic once a browser has cached it. Non-browser clients send neither.
 	if err := g.cop.Check(r); err != nil {
-		g.refuse(c, r, nil, nil, http.StatusForbidden, codeDenied, "cross-origin request refused", OutcomeCrossOrigin, "cross_origin")
+		g.refuse(c, r, nil, nil, &refusal{Status: http.StatusForbidden, Code: codeDenied,
+			Message: "cross-origin request refused", Outcome: OutcomeCrossOrigin, Reason: "cross_origin"})
 		return
 	}
 
 	c.target, err = authz.Locate(r.Method, c.rawPath)
 	if err != nil {
-		g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
+		g.refuse(c, r, nil, nil, unreadable(err))
 		return
 	}
 	var body []byte
@@ -95,17 +96,12 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// The decision depends on the body: read it whole (with a limit), as
 			// MLflow will, and forward exactly those bytes.
 			if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-				g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, "compressed request bodies are not accepted on this route", OutcomeBadRequest, "bad_request")
+				g.refuse(c, r, nil, nil, badRequest("compressed request bodies are not accepted on this route"))
 				return
 			}
-			var status int
-			var msg string
-			if body, status, msg = g.readBody(w, r); status != 0 {
-				code := codeBadRequest
-				if status == http.StatusRequestTimeout {
-					code = codeRequestTimeout
-				}
-				g.refuse(c, r, nil, nil, status, code, msg, OutcomeBadRequest, "bad_request")
+			var f *refusal
+			if body, f = g.readBody(w, r); f != nil {
+				g.refuse(c, r, nil, nil, f)
 				return
 			}
 		}
@@ -114,7 +110,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// MLflow reads a GET's fields from the JSON body when the query string
 			// is empty (handlers._get_request_message); the gate read the query.
 			// No client MLflow knows sends a GET body: refuse rather than differ.
-			g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, "a GET request must not have a body", OutcomeBadRequest, "bad_request")
+			g.refuse(c, r, nil, nil, badRequest("a GET request must not have a body"))
 			return
 		}
 	}
@@ -122,7 +118,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, err := authz.ReadRequest(authz.Input{Method: r.Method, RawPath: c.rawPath, RawQuery: c.rawQuery,
 		Target: &c.target, Header: r.Header, Body: body, MaxBody: int(g.maxBody)})
 	if err != nil {
-		g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
+		g.refuse(c, r, nil, nil, unreadable(err))
 		return
 	}
 	subject := authz.Subject{Name: p.Username, Roles: p.Roles}
@@ -131,17 +127,18 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if d, err = g.checkOverwrite(r.Context(), subject, req, d, c.rawQuery, body); err != nil {
 			if errors.Is(err, errLookup) {
 				g.log.LogAttrs(r.Context(), slog.LevelWarn, "overwrite check failed", slog.String("error", err.Error()))
-				g.refuse(c, r, req, &d, http.StatusBadGateway, codeBadGateway, "mlflow-gate could not check with MLflow what this write would replace", OutcomeUnavailable, "overwrite_check")
+				g.refuse(c, r, req, &d, &refusal{Status: http.StatusBadGateway, Code: codeBadGateway,
+					Message: "mlflow-gate could not check with MLflow what this write would replace", Outcome: OutcomeUnavailable, Reason: "overwrite_check"})
 				return
 			}
-			g.refuse(c, r, req, &d, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
+			g.refuse(c, r, req, &d, unreadable(err))
 			return
 		}
 	}
 	if !d.Allow {
 		g.log.LogAttrs(r.Context(), slog.LevelInfo, "denied", slog.String("decision", d.String()),
 			slog.String("user", p.Username), slog.String("request_id", g.requestID(w, r)))
-		g.refuse(c, r, req, &d, http.StatusForbidden, codeDenied, "mlflow-gate: "+d.Reason(), OutcomeDeny, d.Code.String())
+		g.refuse(c, r, req, &d, denied(&d))
 		return
 	}
 	if g.log.Enabled(r.Context(), slog.LevelDebug) {
@@ -150,7 +147,9 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if kind := d.Route.Kind; kind.CreatesRun() {
 		var err error
 		if body, err = stampRun(kind, p.Username, body, d.Route.Proto, int(g.maxBody)); err != nil {
-			g.refuse(c, r, req, &d, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "mlflow_user_tag")
+			f := unreadable(err)
+			f.Reason = "mlflow_user_tag"
+			g.refuse(c, r, req, &d, f)
 			return
 		}
 		c.stampRun = kind == authz.KindPromptlabRunCreate
@@ -213,40 +212,44 @@ func answerUITelemetry(w http.ResponseWriter, method string) {
 // summary row per minute (authfail.go): either kind, one row per request, would
 // let anyone fill the table. The metric counts every one.
 func (g *Gate) refuseIdentity(c *call, r *http.Request, err error) {
+	const unauth = http.StatusUnauthorized
 	switch {
 	case errors.Is(err, ErrNoCredentials):
-		g.metrics.Outcome(OutcomeUnauthenticated)
 		challenges(c.Header(), r.URL.Path, false)
-		writeError(c, http.StatusUnauthorized, codeUnauthenticated, "credentials required: a bearer token, or Basic with a username and personal access token")
+		g.refuse(c, r, nil, nil, &refusal{Status: unauth, Code: codeUnauthenticated, Outcome: OutcomeUnauthenticated,
+			Message: "credentials required: a bearer token, or Basic with a username and personal access token"})
 	case errors.Is(err, ErrNotForAPI):
 		challenges(c.Header(), r.URL.Path, true)
-		g.refuse(c, r, nil, nil, http.StatusUnauthorized, codeUnauthenticated,
-			"this token was not issued for the MLflow API (it lacks the mlflow scope); log in with a client that has API access, or use a personal access token",
-			OutcomeUnauthenticated, "token_not_for_api")
+		g.refuse(c, r, nil, nil, &refusal{Status: unauth, Code: codeUnauthenticated, Outcome: OutcomeUnauthenticated,
+			Message: "this token was not issued for the MLflow API (it lacks the mlflow scope); log in with a client that has API access, or use a personal access token",
+			Reason:  "token_not_for_api"})
 	case errors.Is(err, ErrBadCredentials):
-		g.metrics.Outcome(OutcomeUnauthenticated)
 		challenges(c.Header(), r.URL.Path, true)
-		writeError(c, http.StatusUnauthorized, codeUnauthenticated, "invalid, expired or revoked credentials")
+		g.refuse(c, r, nil, nil, &refusal{Status: unauth, Code: codeUnauthenticated, Outcome: OutcomeUnauthenticated,
+			Message: "invalid, expired or revoked credentials"})
 		g.failures.add(r.RemoteAddr, reasonOf(err), c.start)
 	default:
 		// The verifier could not tell (database down, revocation state stale):
 		// fail closed, and say 503 so the stock client retries rather than 401,
 		// which it would not. The detail stays in the log.
-		g.metrics.Outcome(OutcomeUnavailable)
 		g.log.LogAttrs(r.Context(), slog.LevelError, "authentication unavailable", slog.String("error", err.Error()))
 		c.Header().Set("Retry-After", "1")
-		writeError(c, http.StatusServiceUnavailable, codeUnavailable, "authentication is temporarily unavailable")
+		g.refuse(c, r, nil, nil, &refusal{Status: http.StatusServiceUnavailable, Code: codeUnavailable,
+			Outcome: OutcomeUnavailable, Message: "authentication is temporarily unavailable"})
 	}
 }
 
-// refuse writes an error, counts it and audits it.
-func (g *Gate) refuse(c *call, r *http.Request, req *authz.Request, d *authz.Decision, status int, code, msg, outcome, rule string) {
-	g.metrics.Outcome(outcome)
-	writeError(c, status, code, msg)
+// refuse writes f, counts it and, when it has a Reason, audits it.
+func (g *Gate) refuse(c *call, r *http.Request, req *authz.Request, d *authz.Decision, f *refusal) {
+	g.metrics.Outcome(f.Outcome)
+	WriteError(c, f.Status, f.Code, f.Message)
+	if f.Reason == "" {
+		return
+	}
 	if d == nil && c.target.Route() != nil {
 		d = &authz.Decision{Route: c.target.Route()}
 	}
-	g.record(c, r, req, d, outcome, rule)
+	g.record(c, r, req, d, f.Outcome, f.Reason)
 }
 
 func (g *Gate) record(c *call, r *http.Request, req *authz.Request, d *authz.Decision, outcome, rule string) {
