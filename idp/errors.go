@@ -1,7 +1,10 @@
 package idp
 
 import (
+	"encoding/json"
 	"errors"
+	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -44,4 +47,24 @@ func CredentialCode(err error) string {
 		return ce.code
 	}
 	return ""
+}
+
+// writeOAuthError answers in the OAuth error shape (RFC 6749 section 5.2) for the
+// endpoints the gate guards in front of the library: {"error": code,
+// "error_description": description}, never stored, never sniffed.
+func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
+	b, err := json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{code, description})
+	if err != nil { // cannot happen for two strings
+		b = []byte(`{"error":"server_error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
 }
