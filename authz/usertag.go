@@ -25,28 +25,48 @@ func userTagEffect(field string) Effect {
 	list, key, isList := strings.Cut(field, "[].")
 	return Effect{Scope: ScopeManage, When: field + " is " + UserTag, Why: userTagWhy,
 		test: func(body *JSONValue, proto bool) (bool, error) {
+			// A top-level field whose name has no other spelling is looked up in
+			// place: this runs on every set-tag and log-batch, and fieldValues
+			// allocates.
+			plain := body != nil && body.Kind == JSONObject && !strings.Contains(list, ".") && lowerCamel(list) == list
 			if !isList {
+				if plain {
+					v, ok := body.Field(field)
+					return ok && isUserTagValue(v), nil
+				}
 				vals, err := fieldValues(body, field, proto)
 				return anyUserTag(vals), err
+			}
+			if plain {
+				l, ok := body.Field(list)
+				return ok && listHasUserTag(l, key), nil
 			}
 			lists, err := fieldValues(body, list, proto)
 			if err != nil {
 				return false, err
 			}
 			for _, l := range lists {
-				if l.Kind != JSONArray {
-					continue
-				}
-				for i := range l.Elems {
-					if e := &l.Elems[i]; e.Kind == JSONObject {
-						if k, ok := e.Field(key); ok && isUserTagValue(k) {
-							return true, nil
-						}
-					}
+				if listHasUserTag(l, key) {
+					return true, nil
 				}
 			}
 			return false, nil
 		}}
+}
+
+// listHasUserTag: l is an array with an object whose key field is mlflow.user.
+func listHasUserTag(l *JSONValue, key string) bool {
+	if l.Kind != JSONArray {
+		return false
+	}
+	for i := range l.Elems {
+		if e := &l.Elems[i]; e.Kind == JSONObject {
+			if k, ok := e.Field(key); ok && isUserTagValue(k) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func anyUserTag(vals []*JSONValue) bool {
