@@ -36,6 +36,9 @@ func (s spec) why(text string) spec { s.whyText = text; return s }
 // kind sets what the gate itself must know about the route (see RouteKind).
 func (s spec) kind(k RouteKind) spec { s.routeKind = k; return s }
 
+// artifact marks a route outside TypeArtifact that serves artifact files (Route.Artifact).
+func (s spec) artifact() spec { s.files = true; return s }
+
 // fieldValues walks a dotted body path with the id reader's rules (lowerCamel
 // spellings on proto routes, "[]" over arrays) and returns the leaves themselves.
 func fieldValues(body *JSONValue, path string, proto bool) ([]*JSONValue, error) {

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -124,6 +125,82 @@ func BenchmarkDecideWithEffects(b *testing.B) {
 	for b.Loop() {
 		if d := p.Decide(asDefault, req); !d.Allow {
 			b.Fatal(d)
+		}
+	}
+}
+
+// Every route that writes or deletes runs is either a run creation, a run-tag write
+// (which carries the mlflow.user effect) or known not to touch run tags. A new
+// MLflow route on runs fails here until someone decides.
+func TestEveryRunWriteIsClassified(t *testing.T) {
+	noTags := []string{
+		"/mlflow/runs/update",        // run_name only (mlflow.runName)
+		"/mlflow/runs/log-metric",    //
+		"/mlflow/runs/log-parameter", //
+		"/mlflow/runs/log-model",     // writes mlflow.log-model.history itself
+		"/mlflow/runs/log-inputs",    // dataset and model inputs, with their own tags
+		"/mlflow/runs/outputs",       // model outputs
+		"/mlflow/runs/delete",        // the run, not a tag (Admin-only by policy)
+		"/mlflow/runs/restore",       //
+	}
+	kinds := map[RouteKind]int{}
+	for _, rt := range Routes() {
+		if rt.Type != TypeRun || rt.Scope == ScopeRead {
+			continue
+		}
+		kinds[rt.Kind]++
+		switch rt.Kind {
+		case KindRunTagSet, KindRunTagDelete, KindRunLogBatch:
+			if !slices.ContainsFunc(rt.Effects, func(e Effect) bool { return e.Scope == ScopeManage && strings.Contains(e.When, UserTag) }) {
+				t.Errorf("%s writes run tags without the %s effect", rt.Key(), UserTag)
+			}
+		case KindRunCreate, KindPromptlabRunCreate:
+		default:
+			if !slices.ContainsFunc(noTags, func(s string) bool { return strings.HasSuffix(rt.Pattern, s) }) {
+				t.Errorf("%s writes runs and is not classified for the mlflow.user rule", rt.Key())
+			}
+		}
+	}
+	// Each such MLflow route exists under /api/2.0 and /ajax-api/2.0 (promptlab: ajax only).
+	want := map[RouteKind]int{KindRunCreate: 2, KindPromptlabRunCreate: 1, KindRunTagSet: 2, KindRunTagDelete: 2, KindRunLogBatch: 2}
+	for k, n := range want {
+		if kinds[k] != n {
+			t.Errorf("kind %s covers %d routes, want %d", k, kinds[k], n)
+		}
+	}
+}
+
+// TestUserTagEffect: naming mlflow.user, in any spelling a store reads as it, asks
+// for manage; Admin holds it in the default table, Default does not.
+func TestUserTagEffect(t *testing.T) {
+	p := defaultPolicy()
+	for body, raised := range map[string]bool{
+		`{"run_id":"r","key":"mlflow.user","value":"x"}`:                  true,
+		`{"run_id":"r","key":"MLflow.User  ","value":"x"}`:                true,
+		`"{\"run_id\":\"r\",\"key\":\"mlflow.user\"}"`:                    true,
+		`{"run_id":"r","key":"mlflow.username","value":"x"}`:              false,
+		`{"run_id":"r","key":7,"value":"x"}`:                              false,
+		`{"run_id":"r","tags":[1,{"key":"a"},{"key":"mlflow.user "}]}`:    true,
+		`{"run_id":"r","tags":{"key":"mlflow.user"}}`:                     false,
+		`{"run_id":"r","params":[{"key":"mlflow.user","value":"param"}]}`: false,
+	} {
+		route := "/api/2.0/mlflow/runs/set-tag"
+		if strings.Contains(body, "tags") || strings.Contains(body, "params") {
+			route = "/api/2.0/mlflow/runs/log-batch"
+		}
+		req, err := ReadRequest(Input{Method: "POST", RawPath: route, Body: []byte(body)})
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		d := p.Decide(asDefault, req)
+		if raised != (d.Scope == ScopeManage) || d.Allow == raised {
+			t.Errorf("%s: %v", body, d)
+		}
+		if raised && !strings.Contains(d.Reason(), UserTag) {
+			t.Errorf("%s: reason %q", body, d.Reason())
+		}
+		if raised && !p.Decide(Subject{Name: "root", Roles: []string{RoleAdmin}}, req).Allow {
+			t.Errorf("%s: Admin refused", body)
 		}
 	}
 }

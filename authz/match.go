@@ -70,7 +70,7 @@ func compileRoutes(groups [][]spec) (*routeSet, error) {
 				rt := Route{
 					ID: len(rs.routes), Method: s.method, Pattern: pre + s.path, Type: s.typ,
 					Scope: s.scope, IDs: s.ids, Repeat: s.repeat, Proto: proto, ParamFirst: s.paramFirst,
-					Kind: s.routeKind, Effects: s.effects, Why: s.whyText,
+					Kind: s.routeKind, Artifact: s.files || s.typ == TypeArtifact, Effects: s.effects, Why: s.whyText,
 				}
 				if rt.Why == "" {
 					rt.Why = defaultWhy[s.scope]
@@ -90,6 +90,9 @@ func compileRoutes(groups [][]spec) (*routeSet, error) {
 		}
 		if rt.Why == "" {
 			return nil, fmt.Errorf("authz: route %s: a write route must say why it is only a write (spec.why)", rt.Key())
+		}
+		if (rt.Kind == KindGraphQL) != (rt.Type == TypeGraphQL) {
+			return nil, fmt.Errorf("authz: route %s: GraphQL routes and only they are KindGraphQL", rt.Key())
 		}
 		for _, e := range rt.Effects {
 			if !stronger(e.Scope, rt.Scope) || e.test == nil || e.When == "" || e.Why == "" {

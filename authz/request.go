@@ -77,12 +77,36 @@ func (r *Request) Escalate(scope Scope, why string) {
 	r.Escalations = append(r.Escalations, Escalation{Scope: scope, Why: why})
 }
 
+// Target is a request's normalized path and the route it matches, found once: the
+// proxy needs the route before it reads the body, and ReadRequest reuses it.
+type Target struct {
+	Path  string // NormalizePath's result
+	Match Match  // Route nil: no MLflow route has this method and path
+}
+
+// Route returns the matched route, or nil.
+func (t *Target) Route() *Route { return t.Match.Route }
+
+// Locate normalizes rawPath and matches the route for method: what ReadRequest does
+// first. Errors match ErrBadRequest; an unknown route is not an error.
+func Locate(method, rawPath string) (Target, error) {
+	path, err := NormalizePath(rawPath)
+	if err != nil {
+		return Target{}, err
+	}
+	m, _ := MatchRoute(method, path)
+	return Target{Path: path, Match: m}, nil
+}
+
 // Input is the raw material of a request, as the proxy has it.
 type Input struct {
 	Method   string
 	RawPath  string // escaped path: r.URL.EscapedPath() or RequestURI before '?'
 	RawQuery string
-	Header   http.Header
+	// Target, when set, is Locate(Method, RawPath) done by the caller; ReadRequest
+	// then neither normalizes nor matches again.
+	Target *Target
+	Header http.Header
 	// Body is the request body, needed only when the route reads ids from JSON
 	// (Route.BodyIDs); nil otherwise. MaxBody limits it (0: DefaultMaxJSONBody).
 	Body    []byte
@@ -94,12 +118,17 @@ type Input struct {
 // matches ErrBadRequest: the request is ambiguous or malformed and gets a 400. An
 // unknown route is not an error here: Decide denies it.
 func ReadRequest(in Input) (*Request, error) {
-	path, err := NormalizePath(in.RawPath)
-	if err != nil {
-		return nil, err
+	var t Target
+	if in.Target != nil {
+		t = *in.Target
+	} else {
+		var err error
+		if t, err = Locate(in.Method, in.RawPath); err != nil {
+			return nil, err
+		}
 	}
-	req := &Request{Method: in.Method, Path: path, routed: true}
-	m, ok := MatchRoute(in.Method, path)
+	req := &Request{Method: in.Method, Path: t.Path, routed: true}
+	m, ok := t.Match, t.Match.Route != nil
 	var repeat []string
 	if ok {
 		req.match = m
@@ -156,7 +185,7 @@ func ReadRequest(in Input) (*Request, error) {
 			return nil, err
 		}
 	}
-	if rt.Type == TypeGraphQL {
+	if rt.Kind == KindGraphQL {
 		if req.Attrs.GraphQLFields, err = ReadGraphQLBody(in.Body, in.MaxBody); err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"net/http"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -105,5 +106,29 @@ func TestReadRequestThenDecide(t *testing.T) {
 	}
 	if m, _ := MatchRoute("GET", "/api/2.0/mlflow/runs/get"); m.Route.BodyIDs() {
 		t.Fatal("runs/get needs no body")
+	}
+}
+
+// A Target located once reads the same request as ReadRequest's own matching.
+func TestReadRequestReusesTarget(t *testing.T) {
+	in := Input{Method: "POST", RawPath: "/api/2.0/mlflow/runs/set-tag", Body: []byte(`{"run_id":"r1","key":"k","value":"v"}`)}
+	want, err := ReadRequest(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := Locate(in.Method, in.RawPath)
+	if err != nil || tg.Route() != want.Route() || tg.Path != want.Path {
+		t.Fatalf("Locate: %+v, %v", tg, err)
+	}
+	in.Target = &tg
+	got, err := ReadRequest(in)
+	if err != nil || got.Route() != want.Route() || !reflect.DeepEqual(got.Attrs, want.Attrs) {
+		t.Fatalf("with a target: %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := Locate("GET", "/api/2.0/mlflow/%2e%2e/x"); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("Locate of a dot segment: %v", err)
+	}
+	if tg, err := Locate("GET", "/no/such/route"); err != nil || tg.Route() != nil {
+		t.Fatalf("Locate of an unknown route: %+v, %v", tg, err)
 	}
 }

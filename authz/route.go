@@ -112,6 +112,11 @@ type Route struct {
 	ParamFirst bool
 	// Kind says what the gate itself must know about the route (RouteKind).
 	Kind RouteKind
+	// Artifact: the route serves, lists or stores artifact bytes, which the proxy
+	// keeps from running as active content on the gate's origin (CSP sandbox) and
+	// whose error bodies it passes through as they are. True for TypeArtifact and
+	// for the few routes of other types that serve files (spec.artifact).
+	Artifact bool
 	// Effects are body fields that make the call do more than Scope says; the
 	// decision then asks for the effect's scope (effect.go).
 	Effects []Effect
@@ -124,31 +129,66 @@ type Route struct {
 // than guessed from the route's path.
 type RouteKind uint8
 
-// Route kinds.
+// Route kinds. Every route the proxy treats specially has one; the proxy never
+// looks at a route's pattern.
 const (
 	KindPlain RouteKind = iota
-	// KindArtifactUpload writes artifact bytes at a key the caller names (the
-	// artifact proxy's PUT and multipart uploads, the UI's upload-artifact). MLflow
-	// overwrites an existing file silently, so an upload over one is a delete: the
-	// proxy looks before deciding (Request.Escalate).
+	// KindArtifactUpload writes artifact bytes at a key the caller names in the
+	// path (the artifact proxy's PUT). MLflow overwrites an existing file silently,
+	// so an upload over one is a delete: the proxy looks before deciding
+	// (Request.Escalate). KindMultipartUpload and KindUIUpload are uploads too.
 	KindArtifactUpload
+	// KindMultipartUpload starts or completes a multipart upload: the folder is in
+	// the path, the file's name in the JSON body, which the proxy buffers.
+	KindMultipartUpload
+	// KindUIUpload is the UI's upload-artifact: run and path in the query.
+	KindUIUpload
 	// KindTraceStart starts a trace under an id the client chooses; MLflow
 	// overwrites an existing trace with that id (and its assessments), so the proxy
 	// looks before deciding, as for uploads.
 	KindTraceStart
+	// KindRunCreate creates a run: the proxy writes user_id and the mlflow.user tag.
+	KindRunCreate
+	// KindPromptlabRunCreate creates a run whose tags MLflow cannot store from the
+	// body: the proxy sets user_id, drops mlflow.user and tags the run afterwards.
+	KindPromptlabRunCreate
+	// KindRunTagSet, KindRunTagDelete and KindRunLogBatch write run tags; changing
+	// mlflow.user through them is an effect that asks for manage (userTagEffect).
+	KindRunTagSet
+	KindRunTagDelete
+	KindRunLogBatch
+	// KindUITelemetry is the UI's telemetry route, which the proxy may answer itself.
+	KindUITelemetry
+	// KindGraphQL reads a GraphQL document whose fields the decision reads.
+	KindGraphQL
 )
 
+var routeKindNames = [...]string{
+	KindPlain: "plain", KindArtifactUpload: "artifact-upload", KindMultipartUpload: "multipart-upload",
+	KindUIUpload: "ui-upload", KindTraceStart: "trace-start", KindRunCreate: "run-create",
+	KindPromptlabRunCreate: "promptlab-run-create", KindRunTagSet: "run-tag-set",
+	KindRunTagDelete: "run-tag-delete", KindRunLogBatch: "run-log-batch",
+	KindUITelemetry: "ui-telemetry", KindGraphQL: "graphql",
+}
+
 func (k RouteKind) String() string {
-	switch k {
-	case KindPlain:
-		return "plain"
-	case KindArtifactUpload:
-		return "artifact-upload"
-	case KindTraceStart:
-		return "trace-start"
+	if int(k) < len(routeKindNames) && routeKindNames[k] != "" {
+		return routeKindNames[k]
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
+
+// Upload reports whether the route writes artifact bytes at a name the caller picks.
+func (k RouteKind) Upload() bool {
+	return k == KindArtifactUpload || k == KindMultipartUpload || k == KindUIUpload
+}
+
+// Overwrites reports whether the route can replace existing data without saying
+// so: an upload or a trace start, which the proxy checks before forwarding.
+func (k RouteKind) Overwrites() bool { return k.Upload() || k == KindTraceStart }
+
+// CreatesRun reports whether the route creates a run, whose creator the proxy stamps.
+func (k RouteKind) CreatesRun() bool { return k == KindRunCreate || k == KindPromptlabRunCreate }
 
 // Key is the route's "METHOD pattern" form, as in the golden file and in Resource URIs.
 func (r *Route) Key() string { return r.Method + " " + r.Pattern }
@@ -159,7 +199,7 @@ func (r *Route) Params() []string { return r.params }
 // BodyIDs reports whether the decision reads the JSON body: the route carries ids
 // there, has effects, or is GraphQL. The proxy buffers such bodies before deciding.
 func (r *Route) BodyIDs() bool {
-	if r.Type == TypeGraphQL || len(r.Effects) > 0 {
+	if r.Kind == KindGraphQL || len(r.Effects) > 0 {
 		return true
 	}
 	for _, s := range r.IDs {
@@ -192,6 +232,9 @@ func (r *Route) String() string {
 	}
 	if r.Kind != KindPlain {
 		b.WriteString(" kind=" + r.Kind.String())
+	}
+	if r.Artifact {
+		b.WriteString(" artifact")
 	}
 	for _, e := range r.Effects {
 		b.WriteString(" | " + e.String() + ": " + e.Why)
@@ -234,6 +277,7 @@ type spec struct {
 	effects    []Effect
 	whyText    string
 	routeKind  RouteKind
+	files      bool
 }
 
 func r(pre prefixes, method, path string, typ ResourceType, scope Scope, ids ...IDSpec) spec {

@@ -40,8 +40,8 @@ var artifactRoutes = []spec{
 	r(rest2, get, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, read, p(IDArtifactPath, "artifact_path")),
 	r(rest2, put, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("writes a new artifact file; over an existing file it is a delete").kind(KindArtifactUpload),
 	r(rest2, del, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, remove, p(IDArtifactPath, "artifact_path")),
-	r(rest2, post, "/mlflow-artifacts/mpu/create/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("starts a multipart upload of a new file; over an existing file it is a delete").kind(KindArtifactUpload),
-	r(rest2, post, "/mlflow-artifacts/mpu/complete/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("completes a multipart upload of a new file; over an existing file it is a delete").kind(KindArtifactUpload),
+	r(rest2, post, "/mlflow-artifacts/mpu/create/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("starts a multipart upload of a new file; over an existing file it is a delete").kind(KindMultipartUpload),
+	r(rest2, post, "/mlflow-artifacts/mpu/complete/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("completes a multipart upload of a new file; over an existing file it is a delete").kind(KindMultipartUpload),
 	// Aborting throws away the uploaded parts of upload_id, whoever started it.
 	r(rest2, post, "/mlflow-artifacts/mpu/abort/{artifact_path...}", TypeArtifact, remove, p(IDArtifactPath, "artifact_path")).why("discards the parts of an upload in progress, whoever started it"),
 	r(rest2, get, "/mlflow-artifacts/presigned/{artifact_path...}", TypeArtifact, read, p(IDArtifactPath, "artifact_path")),
@@ -72,12 +72,12 @@ var serverRoutes = []spec{
 	r(root, get, "/", TypeUI, read),
 	r(root, get, "/static-files/{path...}", TypeUI, read),
 	r(root, get, "/build/{filename...}", TypeUI, read),
-	r(ajax3, get, "/mlflow/ui-telemetry", TypeUI, read),
-	r(ajax3, post, "/mlflow/ui-telemetry", TypeUI, write).why("records UI telemetry events"),
+	r(ajax3, get, "/mlflow/ui-telemetry", TypeUI, read).kind(KindUITelemetry),
+	r(ajax3, post, "/mlflow/ui-telemetry", TypeUI, write).why("records UI telemetry events").kind(KindUITelemetry),
 	r(root, get, "/health", TypeServer, read),
 	r(root, get, "/version", TypeServer, read),
 	r(both3, get, "/mlflow/server-info", TypeServer, read),
 	// GraphQL reads its JSON body on GET too (handlers._graphql uses get_json).
-	r(root, get, "/graphql", TypeGraphQL, read),
-	r(root, post, "/graphql", TypeGraphQL, read),
+	r(root, get, "/graphql", TypeGraphQL, read).kind(KindGraphQL),
+	r(root, post, "/graphql", TypeGraphQL, read).kind(KindGraphQL),
 }

@@ -26,19 +26,21 @@ var trackingRoutes = []spec{
 	r(ajax2, post, "/mlflow/experiments/search-datasets", TypeExperiment, read, b(IDExperiment, "experiment_ids[]")).pb(),
 
 	// Runs.
-	r(rest2, post, "/mlflow/runs/create", TypeRun, write, b(IDExperiment, "experiment_id")).why("creates a run (the gate stamps mlflow.user)"),
-	r(ajax2, post, "/mlflow/runs/create-promptlab-run", TypeRun, write, b(IDExperiment, "experiment_id")).why("creates a run (the gate stamps mlflow.user)"),
+	r(rest2, post, "/mlflow/runs/create", TypeRun, write, b(IDExperiment, "experiment_id")).why("creates a run (the gate stamps mlflow.user)").kind(KindRunCreate),
+	r(ajax2, post, "/mlflow/runs/create-promptlab-run", TypeRun, write, b(IDExperiment, "experiment_id")).why("creates a run (the gate stamps mlflow.user)").kind(KindPromptlabRunCreate),
 	r(rest2, get, "/mlflow/runs/get", TypeRun, read, q(IDRun, "run_id").or("run_uuid")),
 	r(rest2, post, "/mlflow/runs/search", TypeRun, read, b(IDExperiment, "experiment_ids[]")),
 	r(rest2, post, "/mlflow/runs/update", TypeRun, write, b(IDRun, "run_id").or("run_uuid")).why("sets status, end time or name; a run is never deleted by status"),
 	r(rest2, post, "/mlflow/runs/log-metric", TypeRun, write, b(IDRun, "run_id").or("run_uuid"), b(IDLoggedModel, "model_id")).why("appends a metric value; history is kept"),
 	r(rest2, post, "/mlflow/runs/log-parameter", TypeRun, write, b(IDRun, "run_id").or("run_uuid")).why("adds a param; MLflow refuses changing a logged value"),
-	r(rest2, post, "/mlflow/runs/log-batch", TypeRun, write, b(IDRun, "run_id")).why("appends metrics, adds params and sets tags, as log-metric, log-parameter and set-tag"),
+	r(rest2, post, "/mlflow/runs/log-batch", TypeRun, write, b(IDRun, "run_id")).why("appends metrics, adds params and sets tags, as log-metric, log-parameter and set-tag").
+		kind(KindRunLogBatch).eff(userTagEffect("tags[].key")),
 	r(rest2, post, "/mlflow/runs/log-model", TypeRun, write, b(IDRun, "run_id")).why("appends model metadata to the run's history tag"),
 	r(rest2, post, "/mlflow/runs/log-inputs", TypeRun, write, b(IDRun, "run_id")).why("links datasets and models to the run; dataset sources are stored metadata the server never opens"),
 	r(rest2, post, "/mlflow/runs/outputs", TypeRun, write, b(IDRun, "run_id")).why("links logged models to the run as outputs"),
-	r(rest2, post, "/mlflow/runs/set-tag", TypeRun, write, b(IDRun, "run_id").or("run_uuid")).why("sets a tag value (the gate keeps mlflow.user to Admin)"),
-	r(rest2, post, "/mlflow/runs/delete-tag", TypeRun, remove, b(IDRun, "run_id")),
+	r(rest2, post, "/mlflow/runs/set-tag", TypeRun, write, b(IDRun, "run_id").or("run_uuid")).why("sets a tag value").
+		kind(KindRunTagSet).eff(userTagEffect("key")),
+	r(rest2, post, "/mlflow/runs/delete-tag", TypeRun, remove, b(IDRun, "run_id")).kind(KindRunTagDelete).eff(userTagEffect("key")),
 	r(rest2, post, "/mlflow/runs/delete", TypeRun, remove, b(IDRun, "run_id")),
 	r(rest2, post, "/mlflow/runs/restore", TypeRun, manage, b(IDRun, "run_id")),
 
@@ -58,7 +60,7 @@ var trackingRoutes = []spec{
 	r(rest2, post, "/mlflow/artifacts/presigned-upload-url", TypeArtifact, manage, b(IDRun, "run_id"), b(IDLoggedModel, "model_id")).
 		why("hands out an upload URL signed with MLflow's own storage credentials, which can replace any file of the run"),
 	r(rest2, post, "/mlflow/artifacts/presigned-download-url", TypeArtifact, read, b(IDRun, "run_id")),
-	r(ajax2, post, "/mlflow/upload-artifact", TypeArtifact, write, q(IDRun, "run_id").or("run_uuid")).why("writes a new artifact file (<= 10 MB) under the run's root; over an existing file it is a delete").kind(KindArtifactUpload),
+	r(ajax2, post, "/mlflow/upload-artifact", TypeArtifact, write, q(IDRun, "run_id").or("run_uuid")).why("writes a new artifact file (<= 10 MB) under the run's root; over an existing file it is a delete").kind(KindUIUpload),
 	r(root, get, "/get-artifact", TypeArtifact, read, q(IDRun, "run_id").or("run_uuid")),
 	r(root, get, "/model-versions/get-artifact", TypeArtifact, read, q(IDRegisteredModel, "name"), q(IDModelVersion, "version")),
 
@@ -71,8 +73,8 @@ var trackingRoutes = []spec{
 	r(rest2, patch, "/mlflow/logged-models/{model_id}/tags", TypeLoggedModel, write, p(IDLoggedModel, "model_id")).why("sets tag values"),
 	r(rest2, del, "/mlflow/logged-models/{model_id}/tags/{tag_key}", TypeLoggedModel, remove, p(IDLoggedModel, "model_id")),
 	r(rest2, post, "/mlflow/logged-models/{model_id}/params", TypeLoggedModel, write, p(IDLoggedModel, "model_id")).why("adds params"),
-	r(rest2, get, "/mlflow/logged-models/{model_id}/artifacts/directories", TypeLoggedModel, read, p(IDLoggedModel, "model_id")),
-	r(ajax2, get, "/mlflow/logged-models/{model_id}/artifacts/files", TypeLoggedModel, read, p(IDLoggedModel, "model_id")),
+	r(rest2, get, "/mlflow/logged-models/{model_id}/artifacts/directories", TypeLoggedModel, read, p(IDLoggedModel, "model_id")).artifact(),
+	r(ajax2, get, "/mlflow/logged-models/{model_id}/artifacts/files", TypeLoggedModel, read, p(IDLoggedModel, "model_id")).artifact(),
 }
 
 // Traces and assessments. V2 paths are legacy but served; the 3.x client uses V3 and
@@ -91,8 +93,8 @@ var traceRoutes = []spec{
 	// Declared in service.proto without an OSS handler (_not_implemented, 404).
 	r(rest2, get, "/mlflow/unified-traces", TypeTrace, read, q(IDExperiment, "experiment_ids"), q(IDLoggedModel, "model_id")).rep("experiment_ids", "order_by"),
 	r(rest2, get, "/mlflow/get-online-trace-details", TypeTrace, read, q(IDTrace, "trace_id")),
-	r(ajax2, get, "/mlflow/get-trace-artifact", TypeTrace, read, q(IDTrace, "request_id")),
-	r(ajax3, get, "/mlflow/get-trace-artifact", TypeTrace, read, q(IDTrace, "request_id")),
+	r(ajax2, get, "/mlflow/get-trace-artifact", TypeTrace, read, q(IDTrace, "request_id")).artifact(),
+	r(ajax3, get, "/mlflow/get-trace-artifact", TypeTrace, read, q(IDTrace, "request_id")).artifact(),
 
 	// StartTraceV3 with the id of an existing trace overwrites it, its assessments
 	// included (sqlalchemy_store._start_trace_once): the proxy looks first.

@@ -33,23 +33,24 @@ const (
 
 var b64 = base64.RawURLEncoding
 
-// Verification errors. The proxy answers all of them with 401; the values
-// exist so tests and logs can tell them apart.
+// Verification errors. All but ErrStale are verdicts on the credential
+// (ErrInvalidCredential, 401); the values exist so tests and logs can tell them
+// apart. ErrStale is the verifier not knowing (503).
 var (
-	ErrMalformed    = errors.New("token is not a compact JWS")
-	ErrHeader       = errors.New("token header carries a key, a key URL or critical extensions")
-	ErrTokenType    = errors.New("token is not an access token (typ at+jwt)")
-	ErrUnknownKey   = errors.New("token is signed by a key not in the key set")
-	ErrAlgorithm    = errors.New("token algorithm does not match its key")
-	ErrSignature    = errors.New("token signature is invalid")
-	ErrIssuer       = errors.New("token issuer is not this gate")
-	ErrAudience     = errors.New("token audience is not the gate API")
-	ErrExpired      = errors.New("token has expired")
-	ErrNotYetValid  = errors.New("token is not valid yet")
-	ErrClaims       = errors.New("token lacks required claims")
-	ErrRevoked      = errors.New("token has been revoked")
-	ErrUserDisabled = errors.New("token subject is disabled or gone")
-	ErrNotForAPI    = errors.New("token was not issued for the MLflow API (it lacks the mlflow scope)")
+	ErrMalformed    = credentialErr("token is not a compact JWS")
+	ErrHeader       = credentialErr("token header carries a key, a key URL or critical extensions")
+	ErrTokenType    = credentialErr("token is not an access token (typ at+jwt)")
+	ErrUnknownKey   = credentialErr("token is signed by a key not in the key set")
+	ErrAlgorithm    = credentialErr("token algorithm does not match its key")
+	ErrSignature    = credentialErr("token signature is invalid")
+	ErrIssuer       = credentialErr("token issuer is not this gate")
+	ErrAudience     = credentialErr("token audience is not the gate API")
+	ErrExpired      = credentialErr("token has expired")
+	ErrNotYetValid  = credentialErr("token is not valid yet")
+	ErrClaims       = credentialErr("token lacks required claims")
+	ErrRevoked      = credentialErr("token has been revoked")
+	ErrUserDisabled = credentialErr("token subject is disabled or gone")
+	ErrNotForAPI    = credentialErr("token was not issued for the MLflow API (it lacks the mlflow scope)")
 	ErrStale        = errors.New("revocation state is stale; refusing tokens until it is reloaded")
 )
 

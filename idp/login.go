@@ -153,13 +153,13 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	addr := clientAddr(r, p.cfg.TrustedProxies)
 	device := p.deviceID(r, v.Username)
-	user, status, msg, wait := p.authenticate(ctx, v.Username, f.Get("password"), addr.String(), throttleKey(addr), device, a.ClientID, now)
-	if user == nil {
-		if status == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()))))
+	user, refused := p.authenticate(ctx, v.Username, f.Get("password"), addr.String(), throttleKey(addr), device, a.ClientID, now)
+	if refused != nil {
+		if refused.Status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(refused.Wait.Seconds()))))
 		}
-		v.Error = msg
-		p.render(w, status, v)
+		v.Error = refused.Message
+		p.render(w, refused.Status, v)
 		return
 	}
 	sess, err := p.startSession(ctx, w, r, user, addr.String(), now)
@@ -202,36 +202,44 @@ func (p *Provider) loginThrottles(username, addrKey, device string) (check []str
 	return []string{pair.key, acct.key, addr.key}, []throttleRule{pair, acct, addr}
 }
 
+// loginRefusal is why a sign-in failed, as the login page shows it: the status,
+// the message and, for 429, how long to wait (Retry-After).
+type loginRefusal struct {
+	Status  int
+	Message string
+	Wait    time.Duration
+}
+
 // authenticate applies throttling and checks the password. On failure it
-// returns a nil user, the status, the message to show and, for 429, how
-// long to wait. device is the id of a valid device cookie for username, or "".
-func (p *Provider) authenticate(ctx context.Context, username, pw, addr, addrKey, device, clientID string, now time.Time) (*storage.User, int, string, time.Duration) {
+// returns a nil user and the refusal. device is the id of a valid device
+// cookie for username, or "".
+func (p *Provider) authenticate(ctx context.Context, username, pw, addr, addrKey, device, clientID string, now time.Time) (*storage.User, *loginRefusal) {
 	check, record := p.loginThrottles(username, addrKey, device)
 	ev := storage.Event{Action: "login.failure", Actor: username, ClientID: clientID, RemoteAddr: addr, At: now}
 	until, err := p.st.LoginLockedUntil(ctx, check, now)
 	if err != nil {
 		p.log.ErrorContext(ctx, "login throttle", "error", err)
-		return nil, http.StatusServiceUnavailable, msgBusy, 0
+		return nil, &loginRefusal{Status: http.StatusServiceUnavailable, Message: msgBusy}
 	}
 	if until.After(now) {
 		ev.Status, ev.Detail = http.StatusTooManyRequests, map[string]any{"reason": "throttled", "device_cookie": device != ""}
 		p.audit(ctx, ev)
 		wait := until.Sub(now).Round(time.Second)
-		return nil, http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", max(wait, time.Second)), wait
+		return nil, &loginRefusal{Status: http.StatusTooManyRequests, Message: fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", max(wait, time.Second)), Wait: wait}
 	}
 	if username == "" || pw == "" || len(pw) > password.MaxLength*4 {
-		return nil, http.StatusBadRequest, msgBadCredentials, 0
+		return nil, &loginRefusal{Status: http.StatusBadRequest, Message: msgBadCredentials}
 	}
 	u, err := p.st.UserByName(ctx, username)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		p.log.ErrorContext(ctx, "login: loading user", "error", err)
-		return nil, http.StatusServiceUnavailable, msgBusy, 0
+		return nil, &loginRefusal{Status: http.StatusServiceUnavailable, Message: msgBusy}
 	}
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.HashWait)
 	ok, err := p.cfg.Hasher.Verify(hctx, u.PasswordHash, pw) // an unknown user costs the dummy hash
 	cancel()
 	if errors.Is(err, password.ErrBusy) {
-		return nil, http.StatusTooManyRequests, msgBusy, time.Second
+		return nil, &loginRefusal{Status: http.StatusTooManyRequests, Message: msgBusy, Wait: time.Second}
 	} else if err != nil {
 		p.log.WarnContext(ctx, "login: stored password hash unusable", "user", u.Username, "error", err)
 		ok = false
@@ -253,7 +261,7 @@ func (p *Provider) authenticate(ctx context.Context, username, pw, addr, addrKey
 		}
 		ev.Status, ev.Detail = http.StatusUnauthorized, map[string]any{"reason": reason}
 		p.audit(ctx, ev)
-		return nil, http.StatusUnauthorized, msgBadCredentials, 0
+		return nil, &loginRefusal{Status: http.StatusUnauthorized, Message: msgBadCredentials}
 	}
 	// Success forgets this browser's own counters (the account at this
 	// address, or the device); the account's ceiling only ages out, so a
@@ -263,5 +271,5 @@ func (p *Provider) authenticate(ctx context.Context, username, pw, addr, addrKey
 	}
 	ev.Action, ev.Actor, ev.Status = "login.success", u.Username, http.StatusOK
 	p.audit(ctx, ev)
-	return &u, http.StatusOK, "", 0
+	return &u, nil
 }

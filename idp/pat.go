@@ -2,7 +2,6 @@ package idp
 
 import (
 	"crypto/rand"
-	"errors"
 	"hash/crc32"
 	"math/big"
 	"strings"
@@ -29,13 +28,13 @@ const (
 
 var (
 	// ErrPATMalformed: not shaped like a personal access token.
-	ErrPATMalformed = errors.New("personal access token is malformed")
+	ErrPATMalformed = credentialErr("personal access token is malformed")
 	// ErrPATChecksum: shaped right but its checksum is wrong (a typo or a truncation).
-	ErrPATChecksum = errors.New("personal access token checksum does not match")
+	ErrPATChecksum = credentialErr("personal access token checksum does not match")
 	// ErrPATUnknown: well-formed but not issued by this gate (or deleted).
-	ErrPATUnknown = errors.New("personal access token is unknown")
+	ErrPATUnknown = credentialErr("personal access token is unknown")
 	// ErrPATOwner: the username given with the token is not its owner's.
-	ErrPATOwner = errors.New("personal access token belongs to another user")
+	ErrPATOwner = credentialErr("personal access token belongs to another user")
 )
 
 // base62 renders n (big-endian bytes) in exactly width digits of big.Int's

@@ -111,9 +111,7 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 func tokenEndpoint(h http.Handler) http.Handler {
 	return noStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.RawQuery != "" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"parameters must be sent in the request body"}`))
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameters must be sent in the request body")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
@@ -127,9 +125,7 @@ func confidentialOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, _, ok := r.BasicAuth(); !ok {
 			if err := r.ParseForm(); err != nil || r.PostForm.Get("client_secret") == "" {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusUnauthorized)
-				_, _ = w.Write([]byte(`{"error":"invalid_client","error_description":"only confidential clients may introspect tokens"}`))
+				writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "only confidential clients may introspect tokens")
 				return
 			}
 		}

@@ -20,11 +20,16 @@
 //     send it, leaving Authorization to the caller's LLM-provider key.
 //  3. Browser writes must be same-origin (http.CrossOriginProtection): cookies and
 //     cached Basic credentials are ambient.
-//  4. Normalize and match (authz); the body is read, with a limit, only for routes
-//     whose ids are in the JSON body (and GraphQL), then authz.ReadRequest reads the
-//     request exactly as MLflow will; ambiguity is 400. Other bodies, artifact
-//     uploads above all, stream through untouched.
-//  5. Decide (403 with the reason), then the mlflow.user rule (usertag.go).
+//  4. Normalize and match once (authz.Locate); the route's facts (authz.RouteKind,
+//     Route.Artifact) say what the gate does beyond deciding, never its pattern.
+//     The body is read, with a limit, only for routes whose ids or effects are in
+//     the JSON body (and GraphQL, run creation, multipart uploads), then
+//     authz.ReadRequest reads the request exactly as MLflow will, reusing the
+//     match; ambiguity is 400. Other bodies, artifact uploads above all, stream
+//     through untouched.
+//  5. Decide (403 with the reason; changing the mlflow.user tag is an effect that
+//     asks for manage on runs), then stamp run creations (usertag.go). Every
+//     refusal is a value (errors.go) written by WriteError, counted and audited.
 //  6. Forward: the raw path and query exactly as decided, the buffered body byte for
 //     byte (except a stamped run creation), identity and forwarding headers the
 //     client sent stripped, and every header with "_" in its name (MLflow's WSGI

@@ -90,7 +90,7 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Scheme = g.upstream.Scheme
 	out.URL.Host = g.upstream.Host
 	out.URL.Opaque = g.basePath + c.rawPath
-	out.URL.Path, out.URL.RawPath = c.path, ""
+	out.URL.Path, out.URL.RawPath = c.target.Path, ""
 	out.URL.RawQuery = c.rawQuery
 	out.URL.ForceQuery = false
 	// MLflow's Host check (reference §6) accepts its own listen address; the
@@ -373,5 +373,5 @@ func (g *Gate) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	if status == statusClientClosed {
 		return // nobody to answer
 	}
-	writeError(w, status, code, msg)
+	WriteError(w, status, code, msg)
 }

@@ -76,7 +76,6 @@ type Gate struct {
 	grace      time.Duration
 	requestID  func(http.ResponseWriter, *http.Request) string
 	cop        *http.CrossOriginProtection
-	guards     []guardKind // by authz.Route.ID
 	rp         *httputil.ReverseProxy
 	lookup     *http.Client      // the gate's own questions to MLflow (overwrite.go)
 	transport  http.RoundTripper // toward MLflow, also for the gate's own follow-up calls
@@ -153,11 +152,6 @@ func New(cfg Config) (*Gate, error) {
 		}
 		transport = NewTransport(timeout)
 	}
-	routes := authz.Routes()
-	g.guards = make([]guardKind, len(routes))
-	for i := range routes {
-		g.guards[i] = classifyGuard(&routes[i])
-	}
 	g.lookup = &http.Client{Transport: transport, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	g.transport = transport
@@ -218,13 +212,14 @@ func rawTarget(r *http.Request) (path, query string) {
 }
 
 // readBody buffers a body the gate must read before deciding, with the limit.
-func (g *Gate) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, string) {
+func (g *Gate) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *refusal) {
+	tooLarge := func() *refusal { return badRequest(fmt.Sprintf("request body larger than %d bytes", g.maxBody)) }
 	if r.ContentLength > g.maxBody {
-		return nil, http.StatusBadRequest, fmt.Sprintf("request body larger than %d bytes", g.maxBody)
+		return nil, tooLarge()
 	}
 	body, _ := limitBodyRate(w, r, g.minRate, g.grace)
 	if body == nil || body == http.NoBody {
-		return []byte{}, 0, ""
+		return []byte{}, nil
 	}
 	var b []byte
 	var err error
@@ -236,15 +231,16 @@ func (g *Gate) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, st
 		// promise, and trusting it would let idle connections each pin MaxBody.
 		b, err = io.ReadAll(io.LimitReader(body, g.maxBody+1))
 		if err == nil && int64(len(b)) > g.maxBody {
-			return nil, http.StatusBadRequest, fmt.Sprintf("request body larger than %d bytes", g.maxBody)
+			return nil, tooLarge()
 		}
 	}
 	switch {
 	case errors.Is(err, errSlowBody):
 		g.metrics.UpstreamError(UpstreamSlowClient)
-		return nil, http.StatusRequestTimeout, "request body arrived too slowly"
+		return nil, &refusal{Status: http.StatusRequestTimeout, Code: codeRequestTimeout,
+			Message: "request body arrived too slowly", Outcome: OutcomeBadRequest, Reason: "bad_request"}
 	case err != nil:
-		return nil, http.StatusBadRequest, "could not read the request body"
+		return nil, badRequest("could not read the request body")
 	}
-	return b, 0, ""
+	return b, nil
 }

@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
-
-	"github.com/mlflow-gate/mlflow-gate/authz"
 )
 
 // Principal is who the Authenticator says is calling. Roles are the subject's
@@ -28,9 +25,6 @@ const (
 	KindPAT         = "pat"
 	KindSession     = "session"
 )
-
-// IsAdmin reports whether the principal holds the Admin role.
-func (p *Principal) IsAdmin() bool { return slices.Contains(p.Roles, authz.RoleAdmin) }
 
 // Authenticator identifies the caller of a request: Bearer (gate access token
 // or PAT), Basic (username and PAT, never an account password) or the browser

@@ -18,7 +18,7 @@ import (
 // multipart completion, the UI's upload-artifact) replace an existing file without a
 // word, and an empty PUT erases it; StartTraceV3 with the id of an existing trace
 // overwrites that trace and its assessments. Such a write is a delete of what was
-// there. The route table marks them (authz.KindArtifactUpload, authz.KindTraceStart);
+// there. The route table marks them (authz.RouteKind's Overwrites);
 // before forwarding one that the caller may not also delete, the gate asks MLflow
 // whether the target exists (a listing of the file's folder, or the trace, through
 // MLflow's own API) and decides the write as a delete when it does. A caller who may
@@ -39,8 +39,8 @@ var errArtifactName = errors.New("the multipart upload's path must be a file nam
 // to look for in it. body is the buffered JSON body of a multipart request.
 func (g *Gate) uploadTarget(req *authz.Request, rawQuery string, body []byte) (listPath string, query url.Values, want string, err error) {
 	rt := req.Route()
-	switch {
-	case strings.HasSuffix(rt.Pattern, "/mlflow/upload-artifact"):
+	switch rt.Kind {
+	case authz.KindUIUpload:
 		// ?run_uuid=&path=: the file is <run's artifact root>/<path>.
 		q, err := authz.ParseQuery(rawQuery, rt.Repeat)
 		if err != nil {
@@ -56,7 +56,7 @@ func (g *Gate) uploadTarget(req *authz.Request, rawQuery string, body []byte) (l
 			dir = ""
 		}
 		return "/api/2.0/mlflow/artifacts/list", url.Values{"run_id": {run[0]}, "path": {dir}}, p, nil
-	case strings.Contains(rt.Pattern, "/mlflow-artifacts/mpu/"):
+	case authz.KindMultipartUpload:
 		// The path parameter is the folder; the body's path the file's name, of
 		// which MLflow keeps the last segment (handlers._get_multipart_upload_file_name).
 		dir := paramOf(req, "artifact_path")

@@ -23,13 +23,12 @@ type call struct {
 	providerKey bool // Authorization is the caller's provider key (see credentialRequest)
 	rawPath     string
 	rawQuery    string
-	path        string // normalized (decoded)
-	body        []byte // the buffered body to forward; nil: stream the client's
+	target      authz.Target // normalized path and route, matched once
+	body        []byte       // the buffered body to forward; nil: stream the client's
 	artifact    bool
 	status      int
 	rate        *minRateReader // the streamed body's rate limit, if any
 	stampRun    bool           // tag the run MLflow creates with mlflow.user (create-promptlab-run)
-	route       *authz.Route   // the matched route, for the audit of a refusal before the decision
 }
 
 type callKey struct{}
@@ -64,8 +63,8 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.rawPath, c.rawQuery = rawTarget(r)
 	if !g.hostAllowed(r.Host) {
 		// Before identifying: a request for another host is not ours to judge.
-		g.metrics.Outcome(OutcomeMisdirected)
-		writeError(w, http.StatusMisdirectedRequest, codeMisdirected, "this server does not serve the requested host")
+		g.refuse(c, r, nil, nil, &refusal{Status: http.StatusMisdirectedRequest, Code: codeMisdirected,
+			Message: "this server does not serve the requested host", Outcome: OutcomeMisdirected})
 		return
 	}
 
@@ -81,93 +80,84 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// against Host), whatever the credential: a session cookie is ambient, and so
 	// is Basic once a browser has cached it. Non-browser clients send neither.
 	if err := g.cop.Check(r); err != nil {
-		g.refuse(c, r, nil, nil, http.StatusForbidden, codeDenied, "cross-origin request refused", OutcomeCrossOrigin, "cross_origin")
+		g.refuse(c, r, nil, nil, &refusal{Status: http.StatusForbidden, Code: codeDenied,
+			Message: "cross-origin request refused", Outcome: OutcomeCrossOrigin, Reason: "cross_origin"})
 		return
 	}
 
-	path, err := authz.NormalizePath(c.rawPath)
+	c.target, err = authz.Locate(r.Method, c.rawPath)
 	if err != nil {
-		g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
+		g.refuse(c, r, nil, nil, unreadable(err))
 		return
 	}
-	c.path = path
-	guard := guardNone
 	var body []byte
-	if m, ok := authz.MatchRoute(r.Method, path); ok {
-		c.route = m.Route
-		guard = g.guards[m.Route.ID]
-		if m.Route.BodyIDs() || guard != guardNone || multipartUpload(m.Route) {
+	if rt := c.target.Route(); rt != nil {
+		if rt.BodyIDs() || rt.Kind.CreatesRun() || rt.Kind == authz.KindMultipartUpload {
 			// The decision depends on the body: read it whole (with a limit), as
 			// MLflow will, and forward exactly those bytes.
 			if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-				g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, "compressed request bodies are not accepted on this route", OutcomeBadRequest, "bad_request")
+				g.refuse(c, r, nil, nil, badRequest("compressed request bodies are not accepted on this route"))
 				return
 			}
-			var status int
-			var msg string
-			if body, status, msg = g.readBody(w, r); status != 0 {
-				code := codeBadRequest
-				if status == http.StatusRequestTimeout {
-					code = codeRequestTimeout
-				}
-				g.refuse(c, r, nil, nil, status, code, msg, OutcomeBadRequest, "bad_request")
+			var f *refusal
+			if body, f = g.readBody(w, r); f != nil {
+				g.refuse(c, r, nil, nil, f)
 				return
 			}
 		}
-		c.artifact = strings.Contains(m.Route.Pattern, "artifact")
+		c.artifact = rt.Artifact
 		if body == nil && r.ContentLength != 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			// MLflow reads a GET's fields from the JSON body when the query string
 			// is empty (handlers._get_request_message); the gate read the query.
 			// No client MLflow knows sends a GET body: refuse rather than differ.
-			g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, "a GET request must not have a body", OutcomeBadRequest, "bad_request")
+			g.refuse(c, r, nil, nil, badRequest("a GET request must not have a body"))
 			return
 		}
 	}
 
 	req, err := authz.ReadRequest(authz.Input{Method: r.Method, RawPath: c.rawPath, RawQuery: c.rawQuery,
-		Header: r.Header, Body: body, MaxBody: int(g.maxBody)})
+		Target: &c.target, Header: r.Header, Body: body, MaxBody: int(g.maxBody)})
 	if err != nil {
-		g.refuse(c, r, nil, nil, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
+		g.refuse(c, r, nil, nil, unreadable(err))
 		return
 	}
 	subject := authz.Subject{Name: p.Username, Roles: p.Roles}
 	d := g.policy.Decide(subject, req)
-	if d.Allow && (d.Route.Kind == authz.KindArtifactUpload || d.Route.Kind == authz.KindTraceStart) {
+	if d.Allow && d.Route.Kind.Overwrites() {
 		if d, err = g.checkOverwrite(r.Context(), subject, req, d, c.rawQuery, body); err != nil {
 			if errors.Is(err, errLookup) {
 				g.log.LogAttrs(r.Context(), slog.LevelWarn, "overwrite check failed", slog.String("error", err.Error()))
-				g.refuse(c, r, req, &d, http.StatusBadGateway, codeBadGateway, "mlflow-gate could not check with MLflow what this write would replace", OutcomeUnavailable, "overwrite_check")
+				g.refuse(c, r, req, &d, &refusal{Status: http.StatusBadGateway, Code: codeBadGateway,
+					Message: "mlflow-gate could not check with MLflow what this write would replace", Outcome: OutcomeUnavailable, Reason: "overwrite_check"})
 				return
 			}
-			g.refuse(c, r, req, &d, http.StatusBadRequest, codeBadRequest, gist(err), OutcomeBadRequest, "bad_request")
+			g.refuse(c, r, req, &d, unreadable(err))
 			return
 		}
 	}
 	if !d.Allow {
 		g.log.LogAttrs(r.Context(), slog.LevelInfo, "denied", slog.String("decision", d.String()),
 			slog.String("user", p.Username), slog.String("request_id", g.requestID(w, r)))
-		g.refuse(c, r, req, &d, http.StatusForbidden, codeDenied, "mlflow-gate: "+d.Reason(), OutcomeDeny, d.Code.String())
+		g.refuse(c, r, req, &d, denied(&d))
 		return
 	}
 	if g.log.Enabled(r.Context(), slog.LevelDebug) {
 		g.log.LogAttrs(r.Context(), slog.LevelDebug, "allowed", slog.String("decision", d.String()), slog.String("user", p.Username))
 	}
-	if guard != guardNone {
+	if kind := d.Route.Kind; kind.CreatesRun() {
 		var err error
-		if body, err = guardUserTag(guard, &p, body, req.Route().Proto, int(g.maxBody)); err != nil {
-			status, code, outcome := http.StatusBadRequest, codeBadRequest, OutcomeBadRequest
-			if errors.Is(err, errUserTag) {
-				status, code, outcome = http.StatusForbidden, codeDenied, OutcomeDeny
-			}
-			g.refuse(c, r, req, &d, status, code, gist(err), outcome, "mlflow_user_tag")
+		if body, err = stampRun(kind, p.Username, body, d.Route.Proto, int(g.maxBody)); err != nil {
+			f := unreadable(err)
+			f.Reason = "mlflow_user_tag"
+			g.refuse(c, r, req, &d, f)
 			return
 		}
+		c.stampRun = kind == authz.KindPromptlabRunCreate
 	}
 	c.body = body
-	c.stampRun = guard == guardPromptlab
 
 	g.metrics.Outcome(OutcomeAllow)
-	if !g.telemetry && isUITelemetry(d.Route) {
+	if !g.telemetry && d.Route.Kind == authz.KindUITelemetry {
 		answerUITelemetry(c, r.Method)
 	} else {
 		g.forward(c, w, r)
@@ -180,12 +170,6 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.record(c, r, req, &d, OutcomeAllow, rule)
 	}
-}
-
-// multipartUpload: the multipart routes name the file in their JSON body, which the
-// overwrite check reads.
-func multipartUpload(rt *authz.Route) bool {
-	return rt.Kind == authz.KindArtifactUpload && rt.Method == http.MethodPost && strings.Contains(rt.Pattern, "/mlflow-artifacts/mpu/")
 }
 
 // forward hands an allowed request to the reverse proxy.
@@ -203,13 +187,8 @@ func (g *Gate) forward(c *call, w http.ResponseWriter, r *http.Request) {
 	g.rp.ServeHTTP(c, in)
 }
 
-// isUITelemetry is the UI's telemetry route (GET: the client config, POST:
-// records to send on), /ajax-api/3.0/mlflow/ui-telemetry.
-func isUITelemetry(rt *authz.Route) bool {
-	return rt != nil && rt.Type == authz.TypeUI && strings.HasSuffix(rt.Pattern, "/mlflow/ui-telemetry")
-}
-
-// answerUITelemetry answers as MLflow 3.18 does with telemetry disabled
+// answerUITelemetry answers the UI's telemetry route (GET: the client config,
+// POST: records to send on, authz.KindUITelemetry) as MLflow 3.18 does with telemetry disabled
 // (server/handlers.py get_ui_telemetry_handler: telemetry/constant.py
 // FALLBACK_UI_CONFIG; post_ui_telemetry_handler: status disabled, which tells
 // the UI to stop sending). The records the caller built go nowhere.
@@ -233,40 +212,44 @@ func answerUITelemetry(w http.ResponseWriter, method string) {
 // summary row per minute (authfail.go): either kind, one row per request, would
 // let anyone fill the table. The metric counts every one.
 func (g *Gate) refuseIdentity(c *call, r *http.Request, err error) {
+	const unauth = http.StatusUnauthorized
 	switch {
 	case errors.Is(err, ErrNoCredentials):
-		g.metrics.Outcome(OutcomeUnauthenticated)
 		challenges(c.Header(), r.URL.Path, false)
-		writeError(c, http.StatusUnauthorized, codeUnauthenticated, "credentials required: a bearer token, or Basic with a username and personal access token")
+		g.refuse(c, r, nil, nil, &refusal{Status: unauth, Code: codeUnauthenticated, Outcome: OutcomeUnauthenticated,
+			Message: "credentials required: a bearer token, or Basic with a username and personal access token"})
 	case errors.Is(err, ErrNotForAPI):
 		challenges(c.Header(), r.URL.Path, true)
-		g.refuse(c, r, nil, nil, http.StatusUnauthorized, codeUnauthenticated,
-			"this token was not issued for the MLflow API (it lacks the mlflow scope); log in with a client that has API access, or use a personal access token",
-			OutcomeUnauthenticated, "token_not_for_api")
+		g.refuse(c, r, nil, nil, &refusal{Status: unauth, Code: codeUnauthenticated, Outcome: OutcomeUnauthenticated,
+			Message: "this token was not issued for the MLflow API (it lacks the mlflow scope); log in with a client that has API access, or use a personal access token",
+			Reason:  "token_not_for_api"})
 	case errors.Is(err, ErrBadCredentials):
-		g.metrics.Outcome(OutcomeUnauthenticated)
 		challenges(c.Header(), r.URL.Path, true)
-		writeError(c, http.StatusUnauthorized, codeUnauthenticated, "invalid, expired or revoked credentials")
+		g.refuse(c, r, nil, nil, &refusal{Status: unauth, Code: codeUnauthenticated, Outcome: OutcomeUnauthenticated,
+			Message: "invalid, expired or revoked credentials"})
 		g.failures.add(r.RemoteAddr, reasonOf(err), c.start)
 	default:
 		// The verifier could not tell (database down, revocation state stale):
 		// fail closed, and say 503 so the stock client retries rather than 401,
 		// which it would not. The detail stays in the log.
-		g.metrics.Outcome(OutcomeUnavailable)
 		g.log.LogAttrs(r.Context(), slog.LevelError, "authentication unavailable", slog.String("error", err.Error()))
 		c.Header().Set("Retry-After", "1")
-		writeError(c, http.StatusServiceUnavailable, codeUnavailable, "authentication is temporarily unavailable")
+		g.refuse(c, r, nil, nil, &refusal{Status: http.StatusServiceUnavailable, Code: codeUnavailable,
+			Outcome: OutcomeUnavailable, Message: "authentication is temporarily unavailable"})
 	}
 }
 
-// refuse writes an error, counts it and audits it.
-func (g *Gate) refuse(c *call, r *http.Request, req *authz.Request, d *authz.Decision, status int, code, msg, outcome, rule string) {
-	g.metrics.Outcome(outcome)
-	writeError(c, status, code, msg)
-	if d == nil && c.route != nil {
-		d = &authz.Decision{Route: c.route}
+// refuse writes f, counts it and, when it has a Reason, audits it.
+func (g *Gate) refuse(c *call, r *http.Request, req *authz.Request, d *authz.Decision, f *refusal) {
+	g.metrics.Outcome(f.Outcome)
+	WriteError(c, f.Status, f.Code, f.Message)
+	if f.Reason == "" {
+		return
 	}
-	g.record(c, r, req, d, outcome, rule)
+	if d == nil && c.target.Route() != nil {
+		d = &authz.Decision{Route: c.target.Route()}
+	}
+	g.record(c, r, req, d, f.Outcome, f.Reason)
 }
 
 func (g *Gate) record(c *call, r *http.Request, req *authz.Request, d *authz.Decision, outcome, rule string) {

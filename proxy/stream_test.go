@@ -206,7 +206,7 @@ func TestAuditRecords(t *testing.T) {
 	if b := recs[2]; b.Decision != OutcomeUnauthenticated || b.Status != 401 || b.User != "" || b.Failures == nil || b.Failures.Count != 1 {
 		t.Errorf("bad credential record %+v", b)
 	}
-	if u := recs[3]; u.Decision != OutcomeDeny || u.Rule != "mlflow_user_tag" || u.Status != 403 || u.IDs["run"][0] != "r2" {
+	if u := recs[3]; u.Decision != OutcomeDeny || u.Rule != "no_permission" || u.Scope != "manage" || u.Status != 403 || u.IDs["run"][0] != "r2" {
 		t.Errorf("mlflow.user record %+v", u)
 	}
 	if b := recs[4]; b.Decision != OutcomeBadRequest || b.Status != 400 || b.Route != "POST /api/2.0/mlflow/runs/update" || b.Scope != "write" {

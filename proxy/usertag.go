@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/mlflow-gate/mlflow-gate/authz"
 )
@@ -10,63 +9,17 @@ import (
 // The mlflow.user rule. MLflow records who made a run in the run tag mlflow.user
 // and in run_info.user_id, both taken from the request body the client wrote: the
 // stock client puts its local OS username there. Behind the gate the user is known,
-// so the gate writes both on run creation, whatever the client sent, and refuses
-// every later change or deletion of the tag unless the caller is Admin.
-const userTag = "mlflow.user"
+// so the gate writes both on run creation (authz.KindRunCreate,
+// authz.KindPromptlabRunCreate), whatever the client sent. Changing or deleting the
+// tag later is the policy's business: the route table gives set-tag, delete-tag and
+// log-batch an effect that asks for manage on runs when they name the tag.
+const userTag = authz.UserTag
 
-// guardKind says what a route can do to run tags. classifyGuard finds the routes
-// by their MLflow path under every prefix; TestEveryRunWriteIsClassified fails when
-// MLflow grows a run-writing route this list does not account for.
-type guardKind uint8
+var errBodyShape = errors.New("the request body must be a JSON object whose tags field is a list")
 
-const (
-	guardNone      guardKind = iota
-	guardCreate              // runs/create: tags[] and user_id set by the gate
-	guardPromptlab           // runs/create-promptlab-run: user_id set, mlflow.user tags dropped, the tag set after creation
-	guardSetTag              // runs/set-tag: key
-	guardDeleteTag           // runs/delete-tag: key
-	guardLogBatch            // runs/log-batch: tags[].key
-)
-
-func classifyGuard(rt *authz.Route) guardKind {
-	if rt.Type != authz.TypeRun || rt.Method != "POST" {
-		return guardNone
-	}
-	for suffix, k := range map[string]guardKind{
-		"/mlflow/runs/create":               guardCreate,
-		"/mlflow/runs/create-promptlab-run": guardPromptlab,
-		"/mlflow/runs/set-tag":              guardSetTag,
-		"/mlflow/runs/delete-tag":           guardDeleteTag,
-		"/mlflow/runs/log-batch":            guardLogBatch,
-	} {
-		if strings.HasSuffix(rt.Pattern, suffix) {
-			return k
-		}
-	}
-	return guardNone
-}
-
-var (
-	errUserTag   = errors.New("only Admin may set or delete the " + userTag + " tag: the gate sets it when the run is created")
-	errBodyShape = errors.New("the request body must be a JSON object whose tags field is a list")
-)
-
-// isUserTag compares a decoded tag key with mlflow.user the way the strictest
-// backend store would: MySQL's default collations ignore case and trailing
-// spaces, so "MLflow.User " is the same row there. MLflow itself refuses keys that
-// normalize to another path (validation.path_not_unique), so "./mlflow.user"
-// cannot name it.
-func isUserTag(key string) bool {
-	return strings.EqualFold(strings.TrimRight(key, " "), userTag)
-}
-
-// guardUserTag applies the rule to a buffered body that the policy has allowed.
-// It returns the body to forward: unchanged, except on run creation.
-func guardUserTag(kind guardKind, p *Principal, body []byte, proto bool, limit int) ([]byte, error) {
-	admin := p.IsAdmin()
-	if admin && kind != guardCreate && kind != guardPromptlab {
-		return body, nil
-	}
+// stampRun rewrites the buffered body of an allowed run creation: user_id and, for
+// runs/create, the mlflow.user tag are the gate user's (stampCreate).
+func stampRun(kind authz.RouteKind, user string, body []byte, proto bool, limit int) ([]byte, error) {
 	v, err := authz.ParseStrictJSON(body, limit)
 	if err != nil {
 		return nil, err
@@ -81,35 +34,7 @@ func guardUserTag(kind guardKind, p *Principal, body []byte, proto bool, limit i
 	if v == nil || v.Kind == authz.JSONNull {
 		v = &authz.JSONValue{Kind: authz.JSONObject} // MLflow reads no body as {}
 	}
-	switch kind {
-	case guardSetTag, guardDeleteTag:
-		// Field "key" has no other spelling (its protobuf json_name is "key").
-		if v.Kind == authz.JSONObject {
-			if k, ok := v.Field("key"); ok && k.Kind == authz.JSONString && isUserTag(k.Text) {
-				return nil, errUserTag
-			}
-		}
-		return body, nil
-	case guardLogBatch:
-		if v.Kind == authz.JSONObject {
-			if tags, ok := v.Field("tags"); ok && tags.Kind == authz.JSONArray && hasUserTag(tags) {
-				return nil, errUserTag
-			}
-		}
-		return body, nil
-	}
-	return stampCreate(v, p.Username, kind == guardCreate)
-}
-
-func hasUserTag(tags *authz.JSONValue) bool {
-	for i := range tags.Elems {
-		if e := &tags.Elems[i]; e.Kind == authz.JSONObject {
-			if k, ok := e.Field("key"); ok && k.Kind == authz.JSONString && isUserTag(k.Text) {
-				return true
-			}
-		}
-	}
-	return false
+	return stampCreate(v, user, kind == authz.KindRunCreate)
 }
 
 // stampCreate rebuilds a run-creation body with user_id and the mlflow.user tag
@@ -117,7 +42,7 @@ func hasUserTag(tags *authz.JSONValue) bool {
 // MLflow's CreateRun ignores a parse error in fields outside its schema, creating
 // the run from the fields parsed so far; fields the gate writes first are parsed
 // whatever follows. Every client spelling of user_id (userId for proto routes) and
-// every tag that isUserTag is dropped.
+// every tag that authz.IsUserTag is dropped.
 //
 // The promptlab route passes tags to the store as plain dicts, which the stores
 // cannot read (any tag there fails the request), so the gate adds no tag to its
@@ -142,7 +67,7 @@ func stampCreate(v *authz.JSONValue, user string, addTag bool) ([]byte, error) {
 		}
 		for _, e := range t.Elems {
 			if e.Kind == authz.JSONObject {
-				if k, ok := e.Field("key"); ok && k.Kind == authz.JSONString && isUserTag(k.Text) {
+				if k, ok := e.Field("key"); ok && k.Kind == authz.JSONString && authz.IsUserTag(k.Text) {
 					continue
 				}
 			}

@@ -28,14 +28,6 @@ const (
 // Bearer (gate access token or PAT) or Basic (username and that user's PAT).
 type authenticator struct{ v *idp.Verifier }
 
-// badCredential lists the verifier's verdicts on the credential itself (401);
-// any other error means the gate cannot tell right now (503).
-var badCredential = []error{
-	idp.ErrMalformed, idp.ErrHeader, idp.ErrTokenType, idp.ErrUnknownKey, idp.ErrAlgorithm, idp.ErrSignature,
-	idp.ErrIssuer, idp.ErrAudience, idp.ErrExpired, idp.ErrNotYetValid, idp.ErrClaims, idp.ErrRevoked,
-	idp.ErrUserDisabled, idp.ErrPATMalformed, idp.ErrPATChecksum, idp.ErrPATUnknown, idp.ErrPATOwner,
-}
-
 func (a authenticator) Authenticate(r *http.Request) (proxy.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -59,12 +51,12 @@ func (a authenticator) Authenticate(r *http.Request) (proxy.Principal, error) {
 	if errors.Is(err, idp.ErrNotForAPI) {
 		return proxy.Principal{}, fmt.Errorf("%w: %w", proxy.ErrNotForAPI, err)
 	}
+	if errors.Is(err, idp.ErrInvalidCredential) {
+		// A verdict on the credential itself: 401. Anything else means the
+		// verifier cannot tell right now (503).
+		return proxy.Principal{}, proxy.BadCredentials(idp.CredentialCode(err), err)
+	}
 	if err != nil {
-		for _, bad := range badCredential {
-			if errors.Is(err, bad) {
-				return proxy.Principal{}, proxy.BadCredentials(reasonCode(bad), err)
-			}
-		}
 		return proxy.Principal{}, err
 	}
 	kind := proxy.KindAccessToken
@@ -72,16 +64,6 @@ func (a authenticator) Authenticate(r *http.Request) (proxy.Principal, error) {
 		kind = proxy.KindPAT
 	}
 	return proxy.Principal{Subject: p.Subject, Username: p.Username, ClientID: p.ClientID, Roles: p.Roles, Kind: kind, TokenID: p.TokenID}, nil
-}
-
-// reasonCode is the audit word for a verifier verdict: the sentinel's text
-// as a code ("token has expired" is token_has_expired). Sentinels are fixed
-// strings, so the code never carries the credential.
-func reasonCode(bad error) string {
-	words := strings.FieldsFunc(strings.ToLower(bad.Error()), func(r rune) bool {
-		return (r < 'a' || r > 'z') && (r < '0' || r > '9')
-	})
-	return strings.Join(words, "_")
 }
 
 // auditSink adapts the proxy's records to the batched audit log.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mlflow-gate/mlflow-gate/internal/reqid"
+	"github.com/mlflow-gate/mlflow-gate/proxy"
 	"github.com/mlflow-gate/mlflow-gate/storage"
 )
 
@@ -92,7 +93,7 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 					}
 					log.Error("panic serving request", "request_id", w.Header().Get(reqid.Header), "path", r.URL.EscapedPath(),
 						"panic", v, "stack", string(debug.Stack()))
-					writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "internal error")
+					proxy.WriteError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "internal error")
 				}
 			}()
 			next.ServeHTTP(w, r)
@@ -104,13 +105,9 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// writeError answers in MLflow's error shape so the stock client prints it.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]string{"error_code": code, "message": msg})
 }
 
 // readyHandler reports whether the database and the upstream MLflow answer,
