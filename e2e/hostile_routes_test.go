@@ -98,7 +98,7 @@ func makeWalkFixtures(t *testing.T) *walkFixtures {
 		org: "acme", skillAlias: "champ", mcpVersion: "1.0.0"}
 	f.exp = str(mlflowMust(t, "POST", "/api/2.0/mlflow/experiments/create", map[string]any{"name": "walk-" + f.suffix}), "experiment_id")
 	run := mlflowMust(t, "POST", "/api/2.0/mlflow/runs/create", map[string]any{"experiment_id": f.exp,
-		"tags": []any{map[string]string{"key": "team", "value": "ml"}}})
+		"tags": []any{map[string]string{"key": "team", "value": "ml"}, map[string]string{"key": "mlflow.user", "value": "alice"}}})
 	f.run = str(run, "run", "info", "run_id")
 	f.artifactDir = f.exp + "/" + f.run + "/artifacts"
 	if code, b := mlflowDirect(t, "PUT", "/api/2.0/mlflow-artifacts/artifacts/"+f.artifactDir+"/"+f.artifact, "original bytes"); code != 200 {
@@ -243,7 +243,7 @@ func effectRequests(f *walkFixtures, hostileName func() string) map[string][]hos
 		"POST /mlflow/experiments/set-experiment-tag | key = \"mlflow.trace.archivalRetention\"": {
 			{path: "/mlflow/experiments/set-experiment-tag", body: map[string]string{"experiment_id": f.exp, "key": "mlflow.trace.archivalRetention", "value": `{"type":"duration","value":"1d"}`}},
 		},
-		"POST /mlflow/upload-artifact | kind=artifact-upload": {
+		"POST /mlflow/upload-artifact | kind=ui-upload": {
 			{path: "/mlflow/upload-artifact", query: "run_uuid=" + f.run + "&path=" + f.artifact, body: "replaced through upload-artifact"},
 			{path: "/mlflow/upload-artifact", query: "run_id=" + f.run + "&path=" + f.artifact, body: "replaced through upload-artifact"},
 		},
@@ -251,12 +251,23 @@ func effectRequests(f *walkFixtures, hostileName func() string) map[string][]hos
 			{path: upload, body: ""}, // an empty PUT erases the file
 			{path: upload, body: "replaced through the artifact proxy"},
 		},
-		"POST /mlflow-artifacts/mpu/create/{artifact_path...} | kind=artifact-upload": {
+		"POST /mlflow-artifacts/mpu/create/{artifact_path...} | kind=multipart-upload": {
 			{path: "/mlflow-artifacts/mpu/create/" + f.artifactDir, body: map[string]any{"path": f.artifact, "num_parts": 1}},
 		},
-		"POST /mlflow-artifacts/mpu/complete/{artifact_path...} | kind=artifact-upload": {
+		"POST /mlflow-artifacts/mpu/complete/{artifact_path...} | kind=multipart-upload": {
 			{path: "/mlflow-artifacts/mpu/complete/" + f.artifactDir, body: map[string]any{"path": f.artifact, "upload_id": "walk",
 				"parts": []any{map[string]any{"part_number": 1, "etag": "x"}}}},
+		},
+		// The mlflow.user rule: only Admin changes who made a run.
+		"POST /mlflow/runs/set-tag | key is mlflow.user": {
+			{path: "/mlflow/runs/set-tag", body: map[string]string{"run_id": f.run, "key": "mlflow.user", "value": "mallory"}},
+			{path: "/mlflow/runs/set-tag", body: map[string]string{"run_id": f.run, "key": "MLflow.User ", "value": "mallory"}},
+		},
+		"POST /mlflow/runs/delete-tag | key is mlflow.user": {
+			{path: "/mlflow/runs/delete-tag", body: map[string]string{"run_id": f.run, "key": "mlflow.user"}},
+		},
+		"POST /mlflow/runs/log-batch | tags[].key is mlflow.user": {
+			{path: "/mlflow/runs/log-batch", body: map[string]any{"run_id": f.run, "tags": []any{map[string]string{"key": "mlflow.user", "value": "mallory"}}}},
 		},
 		"POST /mlflow/traces | kind=trace-start": {
 			{path: "/mlflow/traces", body: traceStart(f.trace, f.exp, "ERROR")},
@@ -351,7 +362,7 @@ func walkKeys(explicit map[string][]hostileReq) map[string][]walkRoute {
 		if _, ok := explicit[base]; ok {
 			keys[base] = append(keys[base], at)
 		}
-		if rt.Kind != authz.KindPlain {
+		if rt.Kind.Overwrites() { // the kinds the proxy decides by looking
 			keys[base+" | kind="+rt.Kind.String()] = append(keys[base+" | kind="+rt.Kind.String()], at)
 		}
 		for _, e := range rt.Effects {
@@ -521,10 +532,10 @@ func TestHostileDefaultCannotDestroyThroughEffects(t *testing.T) {
 // root is mlflow-artifacts (presigned uploads need direct cloud storage), and a
 // multipart upload needs a real upload id and parts (create only starts one).
 var inertInThisRig = map[string]string{
-	"POST /mlflow/artifacts/presigned-upload-url":                                   "MLflow refuses presigned uploads for mlflow-artifacts roots",
-	"POST /mlflow-artifacts/mpu/create/{artifact_path...} | kind=artifact-upload":   "starting an upload changes nothing yet",
-	"POST /mlflow-artifacts/mpu/complete/{artifact_path...} | kind=artifact-upload": "completing needs a real upload id and parts",
-	"POST /mlflow-artifacts/mpu/abort/{artifact_path...}":                           "aborting needs a real upload id",
+	"POST /mlflow/artifacts/presigned-upload-url":                                    "MLflow refuses presigned uploads for mlflow-artifacts roots",
+	"POST /mlflow-artifacts/mpu/create/{artifact_path...} | kind=multipart-upload":   "starting an upload changes nothing yet",
+	"POST /mlflow-artifacts/mpu/complete/{artifact_path...} | kind=multipart-upload": "completing needs a real upload id and parts",
+	"POST /mlflow-artifacts/mpu/abort/{artifact_path...}":                            "aborting needs a real upload id",
 }
 
 // checkWalkBites sends each walk entry's requests straight to MLflow, on fresh

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/internal/reqid"
 )
 
 // One server that fails stops the whole group: the other server drains and
@@ -71,5 +74,19 @@ func TestActorsStopTogether(t *testing.T) {
 	late := actor{"slow", func(ctx context.Context) error { <-ctx.Done(); return drainErr }}
 	if err := runActors(ctx, []actor{late}, nil, nil); !errors.Is(err, drainErr) {
 		t.Fatalf("a failed drain: runActors = %v", err)
+	}
+}
+
+// A record that names its request id already does not get it twice.
+func TestRequestIDHandlerAddsTheIDOnce(t *testing.T) {
+	var buf bytes.Buffer
+	log := newLogger(&buf, "info")
+	ctx := reqid.With(context.Background(), "r-1")
+	log.InfoContext(ctx, "a")
+	log.InfoContext(ctx, "b", "request_id", "r-1")
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if n := strings.Count(line, `"request_id"`); n != 1 {
+			t.Errorf("%d request ids in %s", n, line)
+		}
 	}
 }

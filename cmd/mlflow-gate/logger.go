@@ -16,12 +16,21 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})})
 }
 
-// requestIDHandler adds the request id found in a record's context.
+// requestIDHandler adds the request id found in a record's context, unless the
+// record names it already (packages that log without this handler, such as
+// proxy, add it themselves).
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := reqid.From(ctx); id != "" {
-		r.AddAttrs(slog.String("request_id", id))
+		has := false
+		r.Attrs(func(a slog.Attr) bool {
+			has = a.Key == "request_id"
+			return !has
+		})
+		if !has {
+			r.AddAttrs(slog.String("request_id", id))
+		}
 	}
 	return h.Handler.Handle(ctx, r)
 }
