@@ -22,8 +22,8 @@ import (
 const maxParams = 8
 
 // methodIndex maps the methods MLflow routes use to a slot; HEAD is decided as GET
-// (Flask answers HEAD with the GET view; MLflow's own auth forgot that, see the
-// reference's §2.8).
+// (Flask answers HEAD with the GET view; MLflow's own auth app keys its
+// validators on the exact method and so lets HEAD through).
 func methodIndex(method string) int {
 	switch method {
 	case "GET", "HEAD":

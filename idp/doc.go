@@ -26,7 +26,9 @@
 // sessions row) and password throttling live in login*.go, the device
 // cookies that keep strangers from locking an owner out in devicecookie.go; the Verifier,
 // its seen-token cache and the revocation set kept current by the replica's
-// storage.Feed (Verifier.Subscribe) in verifier*.go and revocation.go; personal access tokens in pat.go.
+// storage.Feed (Verifier.Subscribe) in verifier*.go (verifier_state.go: the
+// revocation set and its feed subscriber); the revocation endpoint (RFC 7009) is
+// in introspect.go beside introspection; personal access tokens in pat.go.
 //
 // Administrative operations (registering clients, issuing personal access
 // tokens, rotating keys) live in package admin, which calls the format

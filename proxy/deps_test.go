@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The arrows of STYLE.md: proxy imports authz and nothing else of the module (no
+// The arrows of ARCHITECTURE.md: proxy imports authz and nothing else of the module (no
 // storage, no idp) but the leaf internal/reqid; it declares the interfaces it
 // needs and cmd adapts to them.
 func TestImportsOnlyAuthz(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 // Error codes the gate answers with, in MLflow's JSON shape
 // {"error_code": ..., "message": ...}: the stock client raises RestException with
 // them (only for a JSON object body) and retries 502, 503 and 504 by itself, never
-// 401 or 403 (reference §3), so a 5xx must never mean "log in again".
+// 401 or 403 (mlflow/utils/request_utils.py retries 408, 429 and 5xx only), so a 5xx must never mean "log in again".
 const (
 	codeUnauthenticated = "UNAUTHENTICATED"         // 401
 	codeDenied          = "PERMISSION_DENIED"       // 403

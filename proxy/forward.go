@@ -73,7 +73,7 @@ var stripExact = []string{
 
 // Origin is dropped because the gate has done the browser check itself
 // (http.CrossOriginProtection in ServeHTTP) and MLflow's CORSBlockingMiddleware
-// (reference §6) refuses every POST/PUT/PATCH/DELETE under /api and /ajax-api that
+// (mlflow/server/security.py) refuses every POST/PUT/PATCH/DELETE under /api and /ajax-api that
 // carries an Origin other than localhost: the UI served at https://mlflow.example.com
 // would be refused on its first write. Without Origin MLflow treats the request like
 // the Python client's, which is right: it has passed the gate's own CSRF check.
@@ -93,7 +93,7 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Path, out.URL.RawPath = c.target.Path, ""
 	out.URL.RawQuery = c.rawQuery
 	out.URL.ForceQuery = false
-	// MLflow's Host check (reference §6) accepts its own listen address; the
+	// MLflow's Host check (its DNS-rebinding guard, mlflow/server/security_utils.py) accepts its own listen address; the
 	// gate has already checked the client's Host against the issuer's (421).
 	out.Host = g.upstream.Host
 

@@ -3,7 +3,7 @@
 // that does not compile is never stored), seeds authz.DefaultTable on first start, and
 // runs the Loader that keeps every replica's compiled policy current.
 //
-// The arrows stay as STYLE.md draws them: storage knows nothing of authz (it stores
+// The package arrows stay as they are drawn in ARCHITECTURE.md: storage knows nothing of authz (it stores
 // strings), authz does no I/O, and this package joins the two. It is used by cmd (the
 // CLI and serve's wiring) and may be used by web; the proxy only sees the authz.Holder.
 //

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// footprint: DESIGN.md budgets idle RSS ≤ 40 MB and start to ready ≤ 0.5 s
+// footprint: the budgets are idle RSS ≤ 40 MB and start to ready ≤ 0.5 s
 // on a migrated database. The first start migrates and bootstraps (not
 // budgeted, reported); the following starts are the ones measured.
 func footprint(ctx context.Context, env *benchEnv) error {

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// mlflowOverhead: DESIGN.md budgets the gate in front of real MLflow at
+// mlflowOverhead: the budget puts the gate in front of real MLflow at
 // ≥ 0.95 × direct throughput. MLflow (the rig's, one worker) is the
 // bottleneck, so concurrency is modest; direct and gated loads alternate in
 // short rounds so that drift in MLflow (its tables grow) falls on both alike.

@@ -46,7 +46,7 @@ func metricBody(runID string) func(i uint64) []byte {
 	}
 }
 
-// proxyOverhead: DESIGN.md budgets the gate against a trivial upstream at an
+// proxyOverhead: the budget measures the gate against a trivial upstream at an
 // added p50 latency ≤ 1.25 × what a bare httputil.ReverseProxy adds and a
 // throughput ≥ 0.8 × the bare proxy's, measured in the same run. The upstream,
 // the bare proxy and the gate binary are three processes; the load generator
