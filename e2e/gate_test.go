@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,10 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/internal/testlog"
 )
 
 var binary string
@@ -59,29 +59,11 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // gateProc is one running mlflow-gate serve process.
 type gateProc struct {
 	URL            string
 	cmd            *exec.Cmd
-	stdout, stderr *lockedBuffer
+	stdout, stderr *testlog.Buffer
 	exited         chan error
 }
 
@@ -130,7 +112,7 @@ func startGate(t *testing.T, env map[string]string) *gateProc {
 // launchGate starts `mlflow-gate serve` without waiting for it.
 func launchGate(t *testing.T, env map[string]string) *gateProc {
 	t.Helper()
-	g := &gateProc{URL: env["MLFLOW_GATE_ISSUER"], stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	g := &gateProc{URL: env["MLFLOW_GATE_ISSUER"], stdout: &testlog.Buffer{}, stderr: &testlog.Buffer{}, exited: make(chan error, 1)}
 	g.cmd = exec.Command(binary, "serve")
 	g.cmd.Env = environ(env)
 	g.cmd.Stdout, g.cmd.Stderr = g.stdout, g.stderr

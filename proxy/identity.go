@@ -15,7 +15,7 @@ type Principal struct {
 	Username string // what MLflow sees: X-Mlflow-Gate-User and the mlflow.user tag
 	ClientID string // the OIDC client the token was issued to ("" for PATs and sessions)
 	Roles    []string
-	Kind     string // KindAccessToken, KindPAT or KindSession
+	Kind     string // KindAccessToken or KindPAT
 	TokenID  string // jti or PAT id: an identifier for the audit trail, never the secret
 }
 
@@ -23,7 +23,6 @@ type Principal struct {
 const (
 	KindAccessToken = "access_token"
 	KindPAT         = "pat"
-	KindSession     = "session"
 )
 
 // Authenticator identifies the caller of a request: Bearer (gate access token

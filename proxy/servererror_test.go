@@ -1,27 +1,15 @@
 package proxy
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/mlflow-gate/mlflow-gate/internal/testlog"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // MLflow's 5xx bodies carry SQL, parameters and Python internals: the caller
 // gets the error code and the request id, the log the original. 4xx, 2xx and
@@ -47,7 +35,7 @@ func TestServerErrorBodiesAreHidden(t *testing.T) {
 		_, _ = io.WriteString(w, a.body)
 	}))
 	t.Cleanup(up.Close)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	f := newFixture(t, up.URL, func(c *Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 		c.RequestID = func(http.ResponseWriter, *http.Request) string { return "req-42" }
@@ -93,7 +81,7 @@ func TestServerErrorBodyLoggedBounded(t *testing.T) {
 		_, _ = io.WriteString(w, big)
 	}))
 	t.Cleanup(up.Close)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	f := newFixture(t, up.URL, func(c *Config) { c.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
 	mlflowError(t, f.do(t, "GET", "/api/2.0/mlflow/runs/get?run_id=r1", "alice-token", nil), 500, "INTERNAL_ERROR")
 	if n := strings.Count(logs.String(), "S"); n < maxLoggedError || n > maxLoggedError+100 {
@@ -117,7 +105,7 @@ func TestClientErrorInternalsAreHidden(t *testing.T) {
 		_, _ = io.WriteString(w, clean)
 	}))
 	t.Cleanup(up.Close)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	f := newFixture(t, up.URL, func(c *Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 		c.RequestID = func(http.ResponseWriter, *http.Request) string { return "req-7" }

@@ -1,7 +1,6 @@
 package storage_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -11,27 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlflow-gate/mlflow-gate/internal/testlog"
 	"github.com/mlflow-gate/mlflow-gate/storage"
 	"github.com/mlflow-gate/mlflow-gate/storage/storagetest"
 )
-
-// syncBuffer is a log destination safe for the writer goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
-}
 
 func requestEvent(i int) storage.Event {
 	return storage.Event{Actor: "alice", ClientID: "cli", Action: "mlflow.write", Method: "POST",
@@ -101,7 +83,7 @@ func TestAuditLogCloseFlushes(t *testing.T) {
 
 func TestAuditLogWithoutDatabaseLogsRecords(t *testing.T) {
 	st := storagetest.Store(t)
-	var logs syncBuffer
+	var logs testlog.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	a := storage.NewAuditLog(st, logger, storage.AuditLogOptions{BatchSize: 10, FlushInterval: 10 * time.Millisecond})
 	st.Close() // the database is gone
@@ -115,7 +97,7 @@ func TestAuditLogWithoutDatabaseLogsRecords(t *testing.T) {
 		t.Fatalf("logged %d, written %d", a.Logged(), a.Written())
 	}
 	records := 0
-	for _, line := range logs.lines() {
+	for _, line := range logs.Lines() {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line is not JSON: %q", line)
@@ -165,7 +147,7 @@ func TestAuditLogNeverBlocksTheCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	a := storage.NewAuditLog(st, slog.New(slog.NewJSONHandler(&logs, nil)),
 		storage.AuditLogOptions{QueueSize: 16, BatchSize: 4, FlushInterval: time.Millisecond, WriteTimeout: 500 * time.Millisecond})
 	time.Sleep(20 * time.Millisecond) // let the writer pick up a batch and hang on it
@@ -187,10 +169,10 @@ func TestAuditLogNeverBlocksTheCaller(t *testing.T) {
 	if got := a.Written() + a.Logged() + a.Dropped(); got != 10000 {
 		t.Fatalf("written %d + logged %d + dropped %d = %d, want 10000", a.Written(), a.Logged(), a.Dropped(), got)
 	}
-	if !strings.Contains(strings.Join(logs.lines(), "\n"), "dropping records") {
+	if !strings.Contains(strings.Join(logs.Lines(), "\n"), "dropping records") {
 		t.Fatal("no warning about dropped records")
 	}
-	if strings.Contains(strings.Join(logs.lines(), "\n"), ":pw@") {
+	if strings.Contains(strings.Join(logs.Lines(), "\n"), ":pw@") {
 		t.Fatal("the database password reached the log")
 	}
 }

@@ -1,42 +1,23 @@
 package authzstore_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mlflow-gate/mlflow-gate/authz"
 	"github.com/mlflow-gate/mlflow-gate/authz/authzstore"
+	"github.com/mlflow-gate/mlflow-gate/internal/testlog"
 	"github.com/mlflow-gate/mlflow-gate/storage"
 )
 
-// syncBuffer is a log sink the loader's goroutine and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startLoader loads st's table and runs a loader on a change feed of its own
 // until the test ends.
-func startLoader(t *testing.T, st *storage.Store) (*authzstore.Loader, *syncBuffer) {
+func startLoader(t *testing.T, st *storage.Store) (*authzstore.Loader, *testlog.Buffer) {
 	t.Helper()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	l := authzstore.NewLoader(st, log)
 	feed := storage.NewFeed(st, log)

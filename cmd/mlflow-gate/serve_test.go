@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mlflow-gate/mlflow-gate/idp/password"
+	"github.com/mlflow-gate/mlflow-gate/internal/testlog"
 	"github.com/mlflow-gate/mlflow-gate/storage"
 	"github.com/mlflow-gate/mlflow-gate/storage/storagetest"
 )
@@ -30,28 +30,10 @@ func mlflowURL(t *testing.T) string {
 	return u
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type running struct {
 	addr   string
-	stdout *syncBuffer
-	logs   *syncBuffer
+	stdout *testlog.Buffer
+	logs   *testlog.Buffer
 	stop   func() error
 }
 
@@ -69,7 +51,7 @@ func startServe(t *testing.T, cfg Config) *running {
 	cfg.Issuer = "http://" + mainLn.Addr().String()
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	r := &running{stdout: &testlog.Buffer{}, logs: &testlog.Buffer{}}
 	done := make(chan error, 1)
 	go func() {
 		done <- serve(ctx, &cfg, r.stdout, newLogger(r.logs, "info"), &listeners{main: mainLn, metrics: metricsLn, ready: ready})
@@ -252,7 +234,7 @@ func TestDatabaseUnreachableAtStartIsRetriedAndReported(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	cfg := testConfig(t, "postgres://gate:hunter2-db-password@"+addr+"/gate?sslmode=disable", "http://127.0.0.1:1")
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	err := serve(context.Background(), &cfg, io.Discard, slog.New(slog.NewJSONHandler(logs, nil)), nil)
 	if err == nil || !strings.Contains(err.Error(), "database unreachable after") {
 		t.Fatalf("serve with no database: %v", err)
