@@ -1,5 +1,9 @@
-package main
+package deploy
 
+// Package deploy holds no code of its own: its tests check compose.yaml and the
+// files it builds from, apart from the binary's tests so that the compose-spec
+// parser is a dependency of these tests alone.
+//
 // compose.yaml cannot be started here (no Docker engine), so these tests load it
 // with the compose-spec parser that Docker Compose itself uses and check what
 // matters for security and for the gate: which ports are published, that no
@@ -8,24 +12,25 @@ package main
 
 import (
 	"context"
-	"flag"
-	"io"
+	"errors"
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
 // composeRepoRoot is the repository root, seen from this package's directory.
-const composeRepoRoot = "../.."
+const composeRepoRoot = ".."
 
 // composeDummyEnv gives every variable that compose.yaml requires a value that
 // appears nowhere else, so a test can tell that a value came from it.
@@ -269,10 +274,7 @@ func TestComposeGateEnvironmentIsAValidConfig(t *testing.T) {
 	gate := composeService(t, p, "gate")
 	env := composeEnv(t, gate)
 
-	known := map[string]setting{}
-	for _, s := range settings {
-		known[s.env] = s
-	}
+	known := readmeSettings(t)
 	for k, v := range env {
 		if !strings.HasPrefix(k, "MLFLOW_GATE_") {
 			continue
@@ -299,17 +301,13 @@ func TestComposeGateEnvironmentIsAValidConfig(t *testing.T) {
 		t.Errorf("MLFLOW_GATE_BOOTSTRAP_ADMIN_PASSWORD defaults to %q; it must be empty unless the user sets it", got)
 	}
 
-	// The gate accepts exactly this environment (as `mlflow-gate serve` would read it).
-	var c Config
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	c.bindFlags(fs, "serve", func(k string) string { return env[k] })
-	if err := fs.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate("serve"); err != nil {
-		t.Fatalf("the gate's compose environment is not a valid configuration: %v", err)
-	}
+	// The gate accepts exactly this environment: `mlflow-gate serve` with it gets past
+	// its configuration (a bad one exits 2 naming every problem) to the database,
+	// which is not there, and gives up at once (exit 1).
+	composeServeAccepts(t, env)
+	c := struct{ DatabaseURL, MLflowURL, S3Endpoint, S3Bucket, S3Prefix, S3Region, S3AccessKey, S3SecretKey string }{
+		env["MLFLOW_GATE_DATABASE_URL"], env["MLFLOW_GATE_MLFLOW_URL"], env["MLFLOW_GATE_S3_ENDPOINT"], env["MLFLOW_GATE_S3_BUCKET"],
+		env["MLFLOW_GATE_S3_PREFIX"], env["MLFLOW_GATE_S3_REGION"], env["MLFLOW_GATE_S3_ACCESS_KEY"], env["MLFLOW_GATE_S3_SECRET_KEY"]}
 
 	db, err := url.Parse(c.DatabaseURL)
 	if err != nil {
@@ -607,5 +605,63 @@ func TestComposeDeployFiles(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^` + name + `=$`).MatchString(example) {
 			t.Errorf(".env.example must list %s with an empty value (a placeholder would be a usable secret)", name)
 		}
+	}
+}
+
+// readmeSetting is one row of README.md's configuration table, which a test of
+// cmd/mlflow-gate keeps equal to the binary's settings list.
+type readmeSetting struct {
+	env    string
+	secret bool
+}
+
+// readmeSettings reads that table: | `VAR` | `--flag` | default | yes or blank | meaning |.
+func readmeSettings(t *testing.T) map[string]readmeSetting {
+	t.Helper()
+	out := map[string]readmeSetting{}
+	for _, line := range strings.Split(composeRead(t, "README.md"), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 6 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`MLFLOW_GATE_") {
+			continue
+		}
+		env := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		out[env] = readmeSetting{env: env, secret: strings.TrimSpace(cells[4]) == "yes"}
+	}
+	if len(out) < 20 {
+		t.Fatalf("README.md's configuration table has only %d settings", len(out))
+	}
+	return out
+}
+
+// composeServeAccepts builds mlflow-gate and runs `serve` with env (and no time
+// to wait for a database): exit 2 is a refused configuration, exit 1 with the
+// database unreachable means every setting was accepted.
+func composeServeAccepts(t *testing.T, env map[string]string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mlflow-gate")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/mlflow-gate")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building mlflow-gate: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "MLFLOW_GATE_DATABASE_WAIT=1ms",
+		"MLFLOW_GATE_LISTEN=127.0.0.1:0", "MLFLOW_GATE_METRICS_LISTEN=off"}
+	for k, v := range env {
+		switch k {
+		case "MLFLOW_GATE_LISTEN", "MLFLOW_GATE_METRICS_LISTEN":
+			continue
+		case "MLFLOW_GATE_DATABASE_URL":
+			// The same URL on a loopback port nothing listens on: no name lookup
+			// leaves this machine.
+			v = strings.Replace(v, "@postgres:5432/", "@127.0.0.1:9/", 1)
+		}
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "database") {
+		t.Fatalf("mlflow-gate serve with the compose environment: %v (want exit 1 at the database)\n%s", err, out)
 	}
 }
