@@ -63,20 +63,35 @@ func propagation(ctx context.Context, env *benchEnv) error {
 	cli := func(args ...string) func() error {
 		return func() error { _, err := env.cli(ctx, db, "", args...); return err }
 	}
+	// Disabling a user revokes the user's personal access tokens for good;
+	// undoing it takes enabling the user and a new token.
+	thenNewPAT := func(enable func() error) func() error {
+		return func() error {
+			if err := enable(); err != nil {
+				return err
+			}
+			out, err := env.cli(ctx, db, "", "token", "create", "--user", user, "--name", "bench")
+			if err != nil {
+				return err
+			}
+			pat = strings.TrimSpace(out)
+			return nil
+		}
+	}
 	changes := []change{
 		{"revoke role Default", "storage call",
 			func() error { return st.RevokeRole(ctx, storage.Actor{Name: "bench"}, storage.RoleDefault, user) },
 			func() error { return st.GrantRole(ctx, storage.Actor{Name: "bench"}, storage.RoleDefault, user) }},
 		{"disable user", "storage call",
 			func() error { return st.SetDisabled(ctx, storage.Actor{Name: "bench"}, user, true) },
-			func() error { return st.SetDisabled(ctx, storage.Actor{Name: "bench"}, user, false) }},
+			thenNewPAT(func() error { return st.SetDisabled(ctx, storage.Actor{Name: "bench"}, user, false) })},
 		{"revoke role Default", "CLI", cli("role", "revoke", storage.RoleDefault, user), cli("role", "grant", storage.RoleDefault, user)},
-		{"disable user", "CLI", cli("user", "disable", user), cli("user", "enable", user)},
+		{"disable user", "CLI", cli("user", "disable", user), thenNewPAT(cli("user", "enable", user))},
 	}
 	const trials = 5
 	fmt.Printf("Two replicas on one database; %d trials per change, pollers on both every 1 ms. Times are from the return of\n"+
 		"the call that committed the change (for the CLI: the command's exit) to the first refused answer.\n\n", trials)
-	fmt.Println("| change | made through | replica | refused with | median ms | max ms | change call median ms | allowed again after undo: median / max ms | goal ≤ 1 s |")
+	fmt.Println("| change | made through | replica | refused with | median ms | max ms | change call median ms | allowed again after undo (a new PAT after a disable): median / max ms | goal ≤ 1 s |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	var worst time.Duration
 	for _, c := range changes {
