@@ -237,24 +237,46 @@ func (g *Gate) hideServerError(c *call, resp *http.Response) {
 	orig, _ := io.ReadAll(io.LimitReader(resp.Body, maxLoggedError))
 	_ = resp.Body.Close()
 	code := "INTERNAL_ERROR"
-	var e struct {
-		Code string `json:"error_code"`
+	if resp.Header.Get("Content-Encoding") == "" {
+		code = errorCodeOf(orig, code)
 	}
-	if resp.Header.Get("Content-Encoding") == "" && json.Unmarshal(orig, &e) == nil && isErrorCode(e.Code) {
-		code = e.Code
-	}
-	rid := ""
-	if c != nil {
-		rid = g.requestID(c.ResponseWriter, resp.Request)
-	}
-	g.log.LogAttrs(resp.Request.Context(), slog.LevelWarn, "MLflow answered with a server error",
-		slog.Int("status", resp.StatusCode), slog.String("method", resp.Request.Method),
-		slog.String("path", resp.Request.URL.Path), slog.String("request_id", rid), slog.String("error_code", code),
-		slog.String("body", string(orig)))
+	rid := g.replaceErrorBody(c, resp, orig, code, "MLflow answered with a server error")
 	msg := "MLflow failed to handle the request"
 	if rid != "" {
 		msg += "; request id " + rid + " (the server log has the detail)"
 	}
+	setErrorBody(resp, code, msg)
+}
+
+// errorCodeOf is the error_code of an MLflow error body, or def when it has none
+// that is safe to pass on.
+func errorCodeOf(body []byte, def string) string {
+	var e struct {
+		Code string `json:"error_code"`
+	}
+	if json.Unmarshal(body, &e) == nil && isErrorCode(e.Code) {
+		return e.Code
+	}
+	return def
+}
+
+// replaceErrorBody logs MLflow's original answer with why it is withheld and
+// returns the request id the caller's message names.
+func (g *Gate) replaceErrorBody(c *call, resp *http.Response, orig []byte, code, why string) string {
+	rid := ""
+	if c != nil {
+		rid = g.requestID(c.ResponseWriter, resp.Request)
+	}
+	g.log.LogAttrs(resp.Request.Context(), slog.LevelWarn, why,
+		slog.Int("status", resp.StatusCode), slog.String("method", resp.Request.Method),
+		slog.String("path", resp.Request.URL.Path), slog.String("request_id", rid), slog.String("error_code", code),
+		slog.String("body", string(orig)))
+	return rid
+}
+
+// setErrorBody replaces the answer's body with MLflow's error shape, keeping
+// its status, and drops headers that described the old body.
+func setErrorBody(resp *http.Response, code, msg string) {
 	b, _ := json.Marshal(errorBody{Code: code, Message: msg})
 	h := resp.Header
 	for _, k := range []string{"Content-Encoding", "Content-Md5", "Etag", "Last-Modified", "Content-Range", "Content-Disposition", "Trailer"} {
@@ -294,33 +316,13 @@ func (g *Gate) hideClientErrorInternals(c *call, resp *http.Response) {
 		resp.Body = io.NopCloser(bytes.NewReader(orig))
 		return
 	}
-	code := "INVALID_PARAMETER_VALUE"
-	var e struct {
-		Code string `json:"error_code"`
-	}
-	if json.Unmarshal(orig, &e) == nil && isErrorCode(e.Code) {
-		code = e.Code
-	}
-	rid := ""
-	if c != nil {
-		rid = g.requestID(c.ResponseWriter, resp.Request)
-	}
-	g.log.LogAttrs(resp.Request.Context(), slog.LevelWarn, "MLflow's refusal named server internals; the caller got a short message",
-		slog.Int("status", resp.StatusCode), slog.String("method", resp.Request.Method),
-		slog.String("path", resp.Request.URL.Path), slog.String("request_id", rid), slog.String("error_code", code),
-		slog.String("body", string(orig)))
+	code := errorCodeOf(orig, "INVALID_PARAMETER_VALUE")
+	rid := g.replaceErrorBody(c, resp, orig, code, "MLflow's refusal named server internals; the caller got a short message")
 	msg := "MLflow refused the request (" + code + "); its message named server internals and is in the server log"
 	if rid != "" {
 		msg += " under request id " + rid
 	}
-	b, _ := json.Marshal(errorBody{Code: code, Message: msg})
-	h := resp.Header
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	resp.ContentLength = int64(len(b))
+	setErrorBody(resp, code, msg)
 }
 
 // isErrorCode accepts MLflow's error codes (ErrorCode enum names) and nothing
