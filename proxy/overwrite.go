@@ -119,16 +119,7 @@ func multipartFileName(body []byte) (string, error) {
 // artifactExists lists the upload's folder through MLflow and reports whether the
 // file is in it.
 func (g *Gate) artifactExists(ctx context.Context, listPath string, query url.Values, want string) (bool, error) {
-	u := *g.upstream
-	u.Path = strings.TrimRight(u.Path, "/") + listPath
-	u.RawPath = ""
-	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return false, err
-	}
-	req.Host = g.upstream.Host
-	resp, err := g.lookup.Do(req)
+	resp, err := g.askMLflow(ctx, listPath, query)
 	if err != nil {
 		return false, err
 	}
@@ -159,20 +150,29 @@ func (g *Gate) artifactExists(ctx context.Context, listPath string, query url.Va
 	return false, nil
 }
 
+// askMLflow sends the gate's own GET to MLflow's API (path unescaped, under the
+// upstream's base path), with the gate's transport and no redirects.
+func (g *Gate) askMLflow(ctx context.Context, path string, query url.Values) (*http.Response, error) {
+	u := *g.upstream
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	u.RawPath, u.RawQuery = "", query.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Host = g.upstream.Host
+	return g.lookup.Do(req)
+}
+
 // traceExists asks MLflow for the trace (GetTraceInfoV3).
 func (g *Gate) traceExists(ctx context.Context, id string) (bool, error) {
 	if id == "" {
 		return false, nil // MLflow refuses a trace without an id itself
 	}
-	u := *g.upstream
-	u.Path = strings.TrimRight(u.Path, "/") + "/api/3.0/mlflow/traces/" + url.PathEscape(id)
-	u.RawPath, u.RawQuery = "", ""
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return false, err
+	if strings.ContainsAny(id, "/?#%") {
+		return false, fmt.Errorf("%w: a trace id is one path segment", authz.ErrBadRequest)
 	}
-	req.Host = g.upstream.Host
-	resp, err := g.lookup.Do(req)
+	resp, err := g.askMLflow(ctx, "/api/3.0/mlflow/traces/"+id, nil)
 	if err != nil {
 		return false, err
 	}
@@ -212,7 +212,9 @@ func (g *Gate) checkOverwrite(ctx context.Context, subject authz.Subject, req *a
 			id = ids[0]
 		}
 		var err error
-		if exists, err = g.traceExists(ctx, id); err != nil {
+		if exists, err = g.traceExists(ctx, id); errors.Is(err, authz.ErrBadRequest) {
+			return d, err
+		} else if err != nil {
 			return d, fmt.Errorf("%w: %w", errLookup, err)
 		}
 	} else {
