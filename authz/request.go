@@ -49,27 +49,6 @@ type Request struct {
 // was not built by ReadRequest.
 func (r *Request) Route() *Route { return r.match.Route }
 
-// Scope is what the request asks for: the route's scope, or the strongest scope an
-// escalation raised it to. 0 for an unknown route.
-func (r *Request) Scope() Scope {
-	rt := r.Route()
-	if rt == nil && r.routed {
-		return 0
-	}
-	var s Scope
-	if rt != nil {
-		s = rt.Scope
-	} else if m, ok := MatchRoute(r.Method, r.Path); ok {
-		s = m.Route.Scope
-	}
-	for _, e := range r.Escalations {
-		if stronger(e.Scope, s) {
-			s = e.Scope
-		}
-	}
-	return s
-}
-
 // Escalate records an effect the caller learned by looking (an artifact upload over
 // an existing file, for example): the decision then asks for scope. A weaker scope
 // than the request's changes nothing.
