@@ -83,6 +83,8 @@ const (
 	KindAccessToken TokenKind = iota + 1
 	// KindPAT is a personal access token: MLflow API only.
 	KindPAT
+	// KindSession is the browser's single-sign-on session cookie (the MLflow UI).
+	KindSession
 )
 
 func (k TokenKind) String() string {
@@ -91,6 +93,8 @@ func (k TokenKind) String() string {
 		return "access_token"
 	case KindPAT:
 		return "personal_access_token"
+	case KindSession:
+		return "session"
 	}
 	return "unknown"
 }

@@ -33,7 +33,10 @@ type Config struct {
 	IDTokenTTL     time.Duration // default 10m
 	RefreshIdleTTL time.Duration // default 7 days
 	RefreshMaxTTL  time.Duration // default 30 days
-	SessionTTL     time.Duration // default 12h
+	SessionTTL     time.Duration // absolute; default 12h
+	// SessionIdleTTL ends a browser session unused this long (use is
+	// recorded at most once a minute per replica). Default 2h.
+	SessionIdleTTL time.Duration
 	AuthRequestTTL time.Duration // time to log in; default 10m
 	CodeTTL        time.Duration // default 1m, at most 10m (RFC 6749 section 4.1.2)
 	PATDefaultTTL  time.Duration // default 90 days
@@ -94,6 +97,7 @@ func (c *Config) setDefaults() {
 	def(&c.RefreshIdleTTL, 7*24*time.Hour)
 	def(&c.RefreshMaxTTL, 30*24*time.Hour)
 	def(&c.SessionTTL, 12*time.Hour)
+	def(&c.SessionIdleTTL, 2*time.Hour)
 	def(&c.AuthRequestTTL, 10*time.Minute)
 	def(&c.CodeTTL, time.Minute)
 	def(&c.PATDefaultTTL, 90*24*time.Hour)

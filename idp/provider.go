@@ -51,6 +51,7 @@ func New(ctx context.Context, cfg Config, st *storage.Store, logger *slog.Logger
 		return nil, fmt.Errorf("identity provider: %w", err)
 	}
 	p.ver = newVerifier(&p.cfg, st, p.keys, logger)
+	p.ver.cookies = p.cookies
 	endpoints := op.Endpoints{
 		Authorization:       op.NewEndpoint(PathAuthorize),
 		Token:               op.NewEndpoint(PathToken),

@@ -40,6 +40,10 @@ type Verifier struct {
 
 	touchMu sync.Mutex
 	touched map[string]time.Time // PAT id -> last recorded use
+
+	cookies  *cookies // the provider's, to read the SSO cookie
+	sessMu   sync.Mutex
+	sessions map[string]*sessionEntry // session id -> cached row (session.go)
 }
 
 type seenEntry struct {
@@ -50,7 +54,8 @@ type seenEntry struct {
 
 func newVerifier(cfg *Config, st *storage.Store, keys *keyring, log *slog.Logger) *Verifier {
 	return &Verifier{cfg: cfg, st: st, keys: keys, rev: newRevocations(cfg.RevocationMaxStale), users: newUserCache(st),
-		svcs: newServiceCache(st), log: log, seen: map[[32]byte]*seenEntry{}, touched: map[string]time.Time{}}
+		svcs: newServiceCache(st), log: log, seen: map[[32]byte]*seenEntry{}, touched: map[string]time.Time{},
+		sessions: map[string]*sessionEntry{}}
 }
 
 // VerifyMLflow is Verify for the MLflow API: an access token opens it only

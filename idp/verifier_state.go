@@ -127,6 +127,7 @@ func (v *Verifier) reloadAll(ctx context.Context) error {
 	v.users.flush()
 	v.svcs.flush()
 	v.forgetSeen()
+	v.forgetSessions()
 	if err := v.keys.reload(ctx); err != nil {
 		return err
 	}
@@ -159,6 +160,7 @@ func (v *Verifier) apply(ctx context.Context, c storage.Change) error {
 		v.rev.mu.Lock()
 		v.rev.sessions[id] = now.Add(v.cfg.SessionTTL + v.cfg.AccessTokenTTL)
 		v.rev.mu.Unlock()
+		v.forgetSession(id)
 	case storage.ChangePAT:
 		v.rev.mu.Lock()
 		v.rev.pats[id] = true

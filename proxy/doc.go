@@ -18,8 +18,13 @@
 //     the stock client retries 503 but never 401). On /gateway/ routes the gate's
 //     credential may ride in X-MLflow-Authorization, as MLflow's own gateway clients
 //     send it, leaving Authorization to the caller's LLM-provider key.
-//  3. Browser writes must be same-origin (http.CrossOriginProtection): cookies and
-//     cached Basic credentials are ambient.
+//     Before identifying, GET/HEAD of /static-files/ and /favicon.ico (the UI's
+//     assets) are forwarded without identity; a credential-less GET of a UI path
+//     (not an API path) is sent 303 to Config.LoginPath with return_to.
+//  3. Browser writes must be same-origin: cookies and cached Basic credentials are
+//     ambient. A session-cookie caller (KindSession) needs Origin equal to
+//     Config.Origin exactly, or, without Origin, Sec-Fetch-Site same-origin; token
+//     callers get http.CrossOriginProtection. users/current is answered here.
 //  4. Normalize and match once (authz.Locate); the route's facts (authz.RouteKind,
 //     Route.Artifact) say what the gate does beyond deciding, never its pattern.
 //     The body is read, with a limit, only for routes whose ids or effects are in

@@ -126,7 +126,9 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	if !g.workspaces {
 		delete(h, "X-Mlflow-Workspace") // MLflow refuses the header when workspaces are off
 	}
-	h["X-Mlflow-Gate-User"] = []string{c.principal.Username}
+	if c.principal.Username != "" { // "": a public asset, forwarded without identity
+		h["X-Mlflow-Gate-User"] = []string{c.principal.Username}
+	}
 	if c.principal.ClientID != "" {
 		h["X-Mlflow-Gate-Client"] = []string{c.principal.ClientID}
 	}

@@ -52,6 +52,12 @@ type Config struct {
 	// too slowly (408): see minRateReader. 0: off.
 	MinBodyRate int64
 	BodyGrace   time.Duration
+	// Origin is the issuer's origin (scheme://host[:port]): a write by a
+	// session-cookie caller must come from exactly it. "": such writes are refused.
+	Origin string
+	// LoginPath is where a browser without credentials asking for the UI is
+	// sent (303, with return_to); "": it gets 401 like an API caller.
+	LoginPath string
 	// RequestID returns the id of the request for audit records; nil reads the
 	// id cmd's middleware put in the request's context (package reqid).
 	RequestID func(w http.ResponseWriter, r *http.Request) string
@@ -75,6 +81,8 @@ type Gate struct {
 	minRate    int64
 	grace      time.Duration
 	requestID  func(http.ResponseWriter, *http.Request) string
+	origin     string
+	loginPath  string
 	cop        *http.CrossOriginProtection
 	rp         *httputil.ReverseProxy
 	lookup     *http.Client      // the gate's own questions to MLflow (overwrite.go)
@@ -115,7 +123,17 @@ func New(cfg Config) (*Gate, error) {
 	}
 	g := &Gate{policy: cfg.Policy, auth: cfg.Auth, audit: cfg.Audit, metrics: cfg.Metric, log: cfg.Logger,
 		maxBody: cfg.MaxBody, auditReads: cfg.AuditReads, workspaces: cfg.Workspaces, telemetry: cfg.UITelemetry,
-		minRate: cfg.MinBodyRate, grace: cfg.BodyGrace, requestID: cfg.RequestID, cop: http.NewCrossOriginProtection()}
+		minRate: cfg.MinBodyRate, grace: cfg.BodyGrace, requestID: cfg.RequestID, cop: http.NewCrossOriginProtection(),
+		origin: cfg.Origin, loginPath: cfg.LoginPath}
+	if cfg.Origin != "" {
+		if u, err := url.Parse(cfg.Origin); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.String() != u.Scheme+"://"+u.Host || strings.ToLower(cfg.Origin) != cfg.Origin {
+			problems = append(problems, "Origin must be scheme://host[:port] in lower case, without a path")
+		}
+	}
+	if cfg.LoginPath != "" && (!strings.HasPrefix(cfg.LoginPath, "/") || strings.HasPrefix(cfg.LoginPath, "//") || strings.ContainsAny(cfg.LoginPath, "?#")) {
+		problems = append(problems, "LoginPath must be a path on this server")
+	}
 	for _, h := range cfg.Hosts {
 		hp, err := parseHost(h)
 		if err != nil {

@@ -20,6 +20,8 @@ import (
 var (
 	alice = Principal{Subject: "u-alice", Username: "alice", ClientID: "mlflow-cli", Roles: []string{authz.RoleDefault},
 		Kind: KindAccessToken, TokenID: "jti-alice"}
+	aliceSession = Principal{Subject: "u-alice", Username: "alice", Roles: []string{authz.RoleDefault},
+		Kind: KindSession, TokenID: "sid-alice"}
 	root = Principal{Subject: "u-root", Username: "root", Roles: []string{authz.RoleAdmin, authz.RoleDefault},
 		Kind: KindPAT, TokenID: "pat-root"}
 )
@@ -42,6 +44,14 @@ func (s *staticAuth) Authenticate(r *http.Request) (Principal, error) {
 	s.seen = append(s.seen, h)
 	s.mu.Unlock()
 	if h == "" {
+		// The browser's session cookie, as the real authenticator reads it
+		// when there is no Authorization header.
+		if ck, err := r.Cookie("sso"); err == nil {
+			if ck.Value == "alice" {
+				return aliceSession, nil
+			}
+			return Principal{}, ErrBadCredentials
+		}
 		return Principal{}, ErrNoCredentials
 	}
 	tok, ok := strings.CutPrefix(h, "Bearer ")

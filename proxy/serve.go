@@ -68,18 +68,44 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if isPublic(r.Method, c.rawPath) {
+		// The UI's assets: anyone may have them, as from MLflow itself.
+		if t, err := authz.Locate(r.Method, c.rawPath); err == nil && isPublic(r.Method, t.Path) {
+			if r.ContentLength != 0 {
+				g.refuse(c, r, nil, nil, badRequest("a GET request must not have a body"))
+				return
+			}
+			c.target = t
+			g.metrics.Outcome(OutcomeAllow)
+			g.forward(c, w, r)
+			return
+		}
+	}
+
 	ar, providerKey := credentialRequest(r)
 	p, err := g.auth.Authenticate(ar)
 	if err != nil {
+		if errors.Is(err, ErrNoCredentials) && g.loginPath != "" && wantsLogin(r.Method, c.rawPath) {
+			g.redirectToLogin(c, r)
+			return
+		}
 		g.refuseIdentity(c, r, err)
 		return
 	}
 	c.principal, c.providerKey = p, providerKey
 
-	// Every browser write is checked for its origin (Sec-Fetch-Site, else Origin
-	// against Host), whatever the credential: a session cookie is ambient, and so
-	// is Basic once a browser has cached it. Non-browser clients send neither.
-	if err := g.cop.Check(r); err != nil {
+	// Every browser write is checked for its origin, whatever the credential:
+	// a session cookie is ambient, and so is Basic once a browser has cached
+	// it. Cookie callers get the exact rule (Origin is the issuer's); token
+	// callers the general one (Sec-Fetch-Site, else Origin against Host), which
+	// non-browser clients, sending neither, pass.
+	crossOrigin := false
+	if p.Kind == KindSession {
+		crossOrigin = !g.sessionOriginOK(r)
+	} else {
+		crossOrigin = g.cop.Check(r) != nil
+	}
+	if crossOrigin {
 		g.refuse(c, r, nil, nil, &refusal{Status: http.StatusForbidden, Code: codeDenied,
 			Message: "cross-origin request refused", Outcome: OutcomeCrossOrigin, Reason: "cross_origin"})
 		return
@@ -88,6 +114,11 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.target, err = authz.Locate(r.Method, c.rawPath)
 	if err != nil {
 		g.refuse(c, r, nil, nil, unreadable(err))
+		return
+	}
+	if isCurrentUser(r.Method, c.target.Path) {
+		g.metrics.Outcome(OutcomeAllow)
+		answerCurrentUser(c, r.Method, p)
 		return
 	}
 	var body []byte

@@ -114,3 +114,9 @@ func idExpiries(rows pgx.Rows, err error) (map[string]time.Time, error) {
 	}
 	return out, classify(rows.Err())
 }
+
+// TouchSession records a use of the session (never moving it back).
+func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE sessions SET last_seen_at = greatest(last_seen_at, $2) WHERE id::text = $1`, id, at)
+	return classify(err)
+}

@@ -43,6 +43,7 @@ type Config struct {
 	RefreshMaxTTL          time.Duration
 	SigningAlg             string
 	SessionTTL             time.Duration
+	SessionIdleTTL         time.Duration
 	AllowedHosts           []string
 	AuditReads             bool
 	AuditRetention         time.Duration
@@ -120,6 +121,8 @@ var settings = []setting{
 		usage: "algorithm of the signing key made on first start: ES256 (fast) or RS256", str: func(c *Config) *string { return &c.SigningAlg }},
 	{flag: "session-ttl", env: "MLFLOW_GATE_SESSION_TTL", group: "serve", def: "12h",
 		usage: "lifetime of a browser's single sign-on session", dur: func(c *Config) *time.Duration { return &c.SessionTTL }},
+	{flag: "session-idle-ttl", env: "MLFLOW_GATE_SESSION_IDLE_TTL", group: "serve", def: "2h",
+		usage: "a browser's session ends after this long unused", dur: func(c *Config) *time.Duration { return &c.SessionIdleTTL }},
 	{flag: "allowed-hosts", env: "MLFLOW_GATE_ALLOWED_HOSTS", group: "serve",
 		usage: "comma-separated extra Host names the gate answers for besides the issuer's; others get 421", str: func(c *Config) *string { return &c.allowedHostsRaw }},
 	{flag: "audit-reads", env: "MLFLOW_GATE_AUDIT_READS", group: "serve", def: "false",
@@ -339,7 +342,8 @@ func (c *Config) validateServe() []string {
 		v    time.Duration
 		name string
 	}{{c.AccessTokenTTL, "MLFLOW_GATE_TOKEN_ACCESS_TTL"}, {c.IDTokenTTL, "MLFLOW_GATE_TOKEN_ID_TTL"},
-		{c.RefreshIdleTTL, "MLFLOW_GATE_TOKEN_REFRESH_IDLE_TTL"}, {c.RefreshMaxTTL, "MLFLOW_GATE_TOKEN_REFRESH_MAX_TTL"}, {c.SessionTTL, "MLFLOW_GATE_SESSION_TTL"}} {
+		{c.RefreshIdleTTL, "MLFLOW_GATE_TOKEN_REFRESH_IDLE_TTL"}, {c.RefreshMaxTTL, "MLFLOW_GATE_TOKEN_REFRESH_MAX_TTL"}, {c.SessionTTL, "MLFLOW_GATE_SESSION_TTL"},
+		{c.SessionIdleTTL, "MLFLOW_GATE_SESSION_IDLE_TTL"}} {
 		if d.v <= 0 {
 			p = append(p, d.name+" must be positive")
 		}

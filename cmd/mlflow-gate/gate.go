@@ -24,18 +24,31 @@ const (
 	mlflowTableVersion = "3.18"
 )
 
-// authenticator identifies API callers with the provider's strict verifier:
-// Bearer (gate access token or PAT) or Basic (username and that user's PAT).
+// authenticator identifies callers with the provider's strict verifier:
+// Bearer (gate access token or PAT), Basic (username and that user's PAT) or,
+// without Authorization, the browser's SSO session cookie.
 type authenticator struct{ v *idp.Verifier }
 
 func (a authenticator) Authenticate(r *http.Request) (proxy.Principal, error) {
 	h := r.Header.Get("Authorization")
-	if h == "" {
-		return proxy.Principal{}, proxy.ErrNoCredentials
-	}
-	scheme, rest, _ := strings.Cut(h, " ")
 	var p idp.Principal
 	var err error
+	if h == "" {
+		p, err = a.v.VerifySession(r)
+		if errors.Is(err, idp.ErrNoSession) {
+			return proxy.Principal{}, proxy.ErrNoCredentials
+		}
+		if errors.Is(err, idp.ErrInvalidCredential) {
+			// An ended session is no credential: the browser is sent to log
+			// in again rather than shown a 401.
+			return proxy.Principal{}, fmt.Errorf("%w: %w", proxy.ErrNoCredentials, err)
+		}
+		if err != nil {
+			return proxy.Principal{}, err
+		}
+		return proxy.Principal{Subject: p.Subject, Username: p.Username, Roles: p.Roles, Kind: proxy.KindSession, TokenID: p.TokenID}, nil
+	}
+	scheme, rest, _ := strings.Cut(h, " ")
 	switch strings.ToLower(scheme) {
 	case "bearer":
 		p, err = a.v.VerifyMLflow(r.Context(), strings.TrimSpace(rest))
@@ -167,4 +180,14 @@ func hostsFor(issuer string) ([]string, error) {
 		return nil, err
 	}
 	return []string{u.Host}, nil
+}
+
+// originOf is the issuer's origin (scheme://host[:port], lower case), which
+// session-cookie writes must come from; "" when the issuer does not parse.
+func originOf(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }

@@ -143,6 +143,8 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		UITelemetry: cfg.UITelemetry,
 		MinBodyRate: 16 << 10,
 		BodyGrace:   10 * time.Second,
+		Origin:      originOf(cfg.Issuer),
+		LoginPath:   idp.PathLogin,
 	})
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
@@ -265,6 +267,7 @@ func providerConfig(cfg *Config) idp.Config {
 		RefreshIdleTTL:   cfg.RefreshIdleTTL,
 		RefreshMaxTTL:    cfg.RefreshMaxTTL,
 		SessionTTL:       cfg.SessionTTL,
+		SessionIdleTTL:   cfg.SessionIdleTTL,
 		SigningAlg:       cfg.SigningAlg,
 		TrustedProxies:   cfg.TrustedProxies,
 	}
