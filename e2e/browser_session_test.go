@@ -32,28 +32,37 @@ func TestBrowserSessionThroughTheGate(t *testing.T) {
 		t.Fatalf("GET / without a session: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 
-	resp, err = c.Get(h.g.URL + "/oauth/login?return_to=/")
-	if err != nil {
-		t.Fatal(err)
+	// submit fetches a page with a form, fills its hidden fields and posts it.
+	submit := func(pagePath, action string, form url.Values) *http.Response {
+		t.Helper()
+		resp, err := c.Get(h.g.URL + pagePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, m := range hiddenField.FindAllStringSubmatch(string(page), -1) {
+			form.Set(m[1], strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#x2F;", "/", "&#34;", `"`).Replace(m[2]))
+		}
+		if form.Get("csrf") == "" {
+			t.Fatalf("no csrf field on %s: %.500s", pagePath, page)
+		}
+		resp, err = c.PostForm(h.g.URL+action, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
 	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	form := url.Values{"username": {"alice"}, "password": {"correct horse battery staple"}}
-	for _, m := range hiddenField.FindAllStringSubmatch(string(page), -1) {
-		form.Set(m[1], strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#x2F;", "/", "&#34;", `"`).Replace(m[2]))
+	login := func() {
+		t.Helper()
+		resp := submit("/oauth/login?return_to=/", "/oauth/login", url.Values{"username": {"alice"}, "password": {"correct horse battery staple"}})
+		index, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Request.URL.Path != "/" || !strings.Contains(string(index), "<html") {
+			t.Fatalf("after login: %d at %s: %.300s", resp.StatusCode, resp.Request.URL, index)
+		}
 	}
-	if form.Get("csrf") == "" {
-		t.Fatalf("no csrf field on the login page: %.500s", page)
-	}
-	resp, err = c.PostForm(h.g.URL+"/oauth/login", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	index, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Request.URL.Path != "/" || !strings.Contains(string(index), "<html") {
-		t.Fatalf("after login: %d at %s: %.300s", resp.StatusCode, resp.Request.URL, index)
-	}
+	login()
 
 	write := func(name, origin string) (int, string) {
 		t.Helper()
@@ -104,6 +113,28 @@ func TestBrowserSessionThroughTheGate(t *testing.T) {
 		t.Fatalf("users/current: %d %s", resp.StatusCode, me)
 	}
 
+	// Logging out (the page's button: a same-origin POST with its CSRF token) ends
+	// the session everywhere: the old cookie, replayed, is refused.
+	gate, _ := url.Parse(h.g.URL)
+	old := jar.Cookies(gate)
+	resp = submit("/oauth/logout", "/oauth/logout", url.Values{})
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("logout: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	replay, _ := http.NewRequest("GET", h.g.URL+"/ajax-api/2.0/mlflow/experiments/search?max_results=1", nil)
+	for _, ck := range old {
+		replay.AddCookie(ck)
+	}
+	if resp, err = noFollow.Do(replay); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the cookie from before logout still works: %d", resp.StatusCode)
+	}
+
+	login()
 	if out, err := cli(t, h.env, "", "user", "disable", "alice"); err != nil {
 		t.Fatalf("user disable: %v\n%s", err, out)
 	}
