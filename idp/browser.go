@@ -81,7 +81,9 @@ func (p *Provider) currentSession(ctx context.Context, r *http.Request, now time
 		return nil, nil
 	}
 	sess, err := p.st.SessionByID(ctx, sid)
-	if err != nil || !sess.Active(now) {
+	// Idle as the proxy counts it (Verifier.VerifySession): last_seen_at is
+	// written at most once a minute per replica, which the idle lifetime dwarfs.
+	if err != nil || !sess.Active(now) || now.Sub(sess.LastSeenAt) >= p.cfg.SessionIdleTTL {
 		return nil, nil
 	}
 	u, err := p.st.UserByID(ctx, sess.UserID)

@@ -109,3 +109,19 @@ func TestSessionRevokeEndsTheCookie(t *testing.T) {
 		return errors.Is(err, ErrRevoked)
 	})
 }
+
+// The provider's own session check (authorize, device approval) honours the idle
+// lifetime too: an SSO session unused past it signs nobody in.
+func TestIdleSessionDoesNotSignIn(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.SessionTTL, c.SessionIdleTTL = 3*time.Hour, 30*time.Minute })
+	e.addUser("sam", "sam-password-1")
+	b := e.browser()
+	b.loginAt("/", "sam", "sam-password-1")
+	if _, ok := e.p.SessionUser(b.sessionRequest()); !ok {
+		t.Fatal("a fresh session does not sign in")
+	}
+	e.clock.Advance(31 * time.Minute)
+	if u, ok := e.p.SessionUser(b.sessionRequest()); ok {
+		t.Fatalf("an idle session still signs in %s", u.Username)
+	}
+}
