@@ -92,15 +92,8 @@ func TestBrowserSessionThroughTheGate(t *testing.T) {
 		t.Fatalf("the cross-site experiment reached MLflow: %d %s", st, body)
 	}
 	db := h.env["MLFLOW_GATE_DATABASE_URL"]
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if auditCount(t, db, `actor = 'alice' AND decision = 'allow' AND detail->>'credential' = 'session'
-			AND detail->>'path' = '/ajax-api/2.0/mlflow/experiments/create'`) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no audit row with credential session for the browser's create")
-		}
-	}
+	waitAudit(t, db, `actor = 'alice' AND decision = 'allow' AND detail->>'credential' = 'session'
+			AND detail->>'path' = '/ajax-api/2.0/mlflow/experiments/create'`, "the browser's create with credential session")
 
 	// The UI learns who it is from the gate.
 	resp, err = c.Get(h.g.URL + "/ajax-api/2.0/mlflow/users/current")

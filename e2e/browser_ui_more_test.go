@@ -122,15 +122,8 @@ func TestBrowserUIRunsAndExperiments(t *testing.T) {
 			t.Fatalf("the experiment created in the UI is not in MLflow: %d %s", st, body)
 		}
 		db := h.env["MLFLOW_GATE_DATABASE_URL"]
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			if auditCount(t, db, `actor = 'alice' AND decision = 'allow' AND detail->>'credential' = 'session'
-				AND detail->>'path' = '/ajax-api/2.0/mlflow/experiments/create'`) == 1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("no audit row for the UI's experiments/create with credential session")
-			}
-		}
+		waitAudit(t, db, `actor = 'alice' AND decision = 'allow' AND detail->>'credential' = 'session'
+				AND detail->>'path' = '/ajax-api/2.0/mlflow/experiments/create'`, "the UI's experiments/create with credential session")
 	})
 
 	t.Run("delete run refused", func(t *testing.T) {

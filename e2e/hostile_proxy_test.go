@@ -41,28 +41,14 @@ func newHostileRig(t *testing.T, extra map[string]string) *hostileRig {
 // name/value pairs set verbatim (underscores kept).
 func (h *hostileRig) call(t *testing.T, pat, method, path string, body any, hdr ...string) (int, []byte, http.Header) {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd = bytes.NewReader(b)
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, h.g.URL+path, rd)
+	req, err := http.NewRequest(method, h.g.URL+path, bodyReader(t, body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pat != "" {
 		req.Header.Set("Authorization", "Bearer "+pat)
 	}
-	if rd != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
@@ -158,6 +144,36 @@ func TestHostileProxyUnderscoreHeaders(t *testing.T) {
 		}
 		if code != want || (want == http.StatusOK && string(b) != content) {
 			t.Errorf("GET with %v: %d %q; want %d with the artifact (MLflow acted on an underscore header)", hdr, code, b, want)
+		}
+	}
+}
+
+// bodyReader turns a test's request body into a reader: nil is none, bytes and
+// strings are sent as they are, anything else as JSON.
+func bodyReader(t *testing.T, body any) io.Reader {
+	t.Helper()
+	switch b := body.(type) {
+	case nil:
+		return nil
+	case []byte:
+		return bytes.NewReader(b)
+	case string:
+		return strings.NewReader(b)
+	}
+	j, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.NewReader(j)
+}
+
+// waitAudit waits up to 10 s for exactly one audit row matching where (the
+// batch writer commits in the background).
+func waitAudit(t *testing.T, dbURL, where, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); auditCount(t, dbURL, where) != 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit row for %s", what)
 		}
 	}
 }

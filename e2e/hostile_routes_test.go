@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,23 +23,11 @@ import (
 // mlflowDirect sends one request to MLflow itself, without the gate.
 func mlflowDirect(t *testing.T, method, path string, body any) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, need(t, "MLFLOW_GATE_TEST_MLFLOW_URL")+path, rd)
+	req, err := http.NewRequest(method, need(t, "MLFLOW_GATE_TEST_MLFLOW_URL")+path, bodyReader(t, body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rd != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
