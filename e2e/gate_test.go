@@ -7,12 +7,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,15 +52,37 @@ func need(t *testing.T, name string) string {
 	return v
 }
 
+// freePort picks a port for a gate the test starts, which must be known
+// before the process binds it (the issuer URL names it). Ports from the
+// kernel's ephemeral range (what ":0" hands out) can be taken by any other
+// test package's listener or outgoing connection between the pick and the
+// gate's bind, so the pick is random from below that range, checked free,
+// and never handed out twice by this process.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 200 {
+		port := 20000 + mrand.IntN(12000)
+		if portsGiven[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsGiven[port] = true
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port between 20000 and 32000 on 127.0.0.1")
+	return ""
 }
+
+var (
+	portMu     sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // gateProc is one running mlflow-gate serve process.
 type gateProc struct {
