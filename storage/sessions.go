@@ -120,3 +120,18 @@ func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error
 	_, err := s.Pool.Exec(ctx, `UPDATE sessions SET last_seen_at = greatest(last_seen_at, $2) WHERE id::text = $1`, id, at)
 	return classify(err)
 }
+
+// ReauthenticateSession records that the session's user proved their password
+// again at at (a sensitive action on the admin pages): the session's
+// authentication time moves forward, never back.
+func (s *Store) ReauthenticateSession(ctx context.Context, id string, at time.Time) error {
+	tag, err := s.Pool.Exec(ctx, `UPDATE sessions SET auth_time = greatest(auth_time, $2), last_seen_at = greatest(last_seen_at, $2)
+		WHERE id::text = $1 AND revoked_at IS NULL`, id, at)
+	if err != nil {
+		return classify(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -113,6 +113,13 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 // SetPassword replaces a user's password hash and ends the user's sessions
 // and refresh-token families: whoever knew the old password is logged out.
 func (s *Store) SetPassword(ctx context.Context, actor Actor, username, passwordHash string) error {
+	return s.ChangePassword(ctx, actor, username, passwordHash, "")
+}
+
+// ChangePassword replaces a user's password and ends their sessions and
+// refresh-token families, except the SSO session keep (the browser of a user
+// changing their own password stays signed in; "" keeps none).
+func (s *Store) ChangePassword(ctx context.Context, actor Actor, username, passwordHash, keep string) error {
 	return s.InTx(ctx, func(tx pgx.Tx) error {
 		id, err := userID(ctx, tx, username, true)
 		if err != nil {
@@ -121,7 +128,7 @@ func (s *Store) SetPassword(ctx context.Context, actor Actor, username, password
 		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, id, passwordHash); err != nil {
 			return classify(err)
 		}
-		if err := endUserGrants(ctx, tx, id); err != nil {
+		if err := endUserGrantsExcept(ctx, tx, id, keep); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "user.set_password", Resource: "user:" + username})
@@ -189,7 +196,13 @@ func userID(ctx context.Context, q Querier, username string, lock bool) (string,
 // endUserGrants revokes the user's SSO sessions and refresh-token families and
 // tells every replica (their caches drop the user's state on the notification).
 func endUserGrants(ctx context.Context, q Querier, userID string) error {
-	if _, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, userID); err != nil {
+	return endUserGrantsExcept(ctx, q, userID, "")
+}
+
+// endUserGrantsExcept is endUserGrants sparing the SSO session keep (not its
+// refresh-token families: those are other devices).
+func endUserGrantsExcept(ctx context.Context, q Querier, userID, keep string) error {
+	if _, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL AND id::text <> $2`, userID, keep); err != nil {
 		return classify(err)
 	}
 	if _, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, userID); err != nil {

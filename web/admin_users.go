@@ -1,0 +1,4 @@
+package web
+
+// registerUsers wires the admin pages for users.
+func (s *Server) registerUsers() {}
