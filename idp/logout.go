@@ -32,7 +32,8 @@ const (
 
 var loggedOutTemplate = template.Must(template.New("out").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Signed out · mlflow-gate</title></head>
-<body style="font-family:system-ui,sans-serif"><main><h1>Signed out</h1><p>{{.}}</p></main></body></html>`))
+<body style="font-family:system-ui,sans-serif"><main><h1>Signed out</h1><p>{{.}}</p>
+<p><a href="/">Sign in to MLflow</a> · <a href="/gate/me">Sign in to your account page</a></p></main></body></html>`))
 
 // EndSession is RP-initiated logout. It ends only the requesting browser's
 // own SSO session, and only when that session's user is the subject of the
@@ -210,7 +211,7 @@ var logoutConfirmTemplate = template.Must(template.New("confirm").Parse(`<!docty
 <input type="hidden" name="state" value="{{.State}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 <button type="submit">Sign out</button>
-</form>{{end}}</main></body></html>`))
+</form>{{end}}<p><a href="/gate/me">My account</a></p></main></body></html>`))
 
 type logoutView struct {
 	Action, ClientID, RedirectURI, State, CSRF, Error string
