@@ -31,6 +31,17 @@ func (p page) Field(name string) string {
 	return p.Form.Get(name)
 }
 
+// confirmField is the data of the "confirm" template: whether to ask for the
+// password, and an id unique on the page.
+type confirmField struct {
+	Needed bool
+	ID     string
+}
+
+// Confirm is the password field of one sensitive form (templates:
+// {{template "confirm" (.Confirm "revoke-key")}}).
+func (p page) Confirm(id string) confirmField { return confirmField{Needed: p.NeedsPassword(), ID: id} }
+
 // NeedsPassword reports whether a sensitive action's form must ask for the
 // password (the login is older than the re-authentication window).
 func (p page) NeedsPassword() bool { return p.V != nil && p.V.needsPassword }
@@ -107,19 +118,31 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, v *visit, status i
 func (s *Server) failure(r *http.Request, err error) (int, string) {
 	switch admin.ErrorCode(err) {
 	case admin.EInvalid:
-		return http.StatusBadRequest, admin.ErrorMessage(err)
+		return http.StatusBadRequest, sentence(admin.ErrorMessage(err))
 	case admin.EConflict:
-		return http.StatusConflict, admin.ErrorMessage(err)
+		return http.StatusConflict, sentence(admin.ErrorMessage(err))
 	case admin.ENotFound:
-		return http.StatusNotFound, admin.ErrorMessage(err)
+		return http.StatusNotFound, sentence(admin.ErrorMessage(err))
 	case admin.EForbidden:
-		return http.StatusForbidden, admin.ErrorMessage(err)
+		return http.StatusForbidden, sentence(admin.ErrorMessage(err))
 	}
 	if errors.Is(err, r.Context().Err()) && r.Context().Err() != nil {
 		return http.StatusServiceUnavailable, "The request was cancelled. Nothing was changed."
 	}
 	s.cfg.Logger.ErrorContext(r.Context(), "web: admin operation failed", "path", r.URL.Path, "error", err)
 	return http.StatusInternalServerError, "Something went wrong on our side. Nothing was changed."
+}
+
+// sentence drops storage's category prefix ("conflict: ", "invalid value: ")
+// from a message, which the status already says, and capitalizes it.
+func sentence(msg string) string {
+	for _, p := range []string{"not found: ", "conflict: ", "invalid value: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	if msg != "" && msg[0] >= 'a' && msg[0] <= 'z' {
+		msg = string(msg[0]-'a'+'A') + msg[1:]
+	}
+	return msg
 }
 
 // done ends a successful POST: the message (and a secret to show once) rides
