@@ -61,3 +61,12 @@ func (s *Service) SetClientRoles(ctx context.Context, a Actor, id string, roles 
 	}
 	return classify(s.st.SetClientRoles(ctx, a.audit(), id, roles))
 }
+
+// SetClientDisabled disables a client (its tokens and grants stop working on
+// every replica) or enables it again.
+func (s *Service) SetClientDisabled(ctx context.Context, a Actor, id string, disabled bool) error {
+	if err := s.authorize(ctx, a); err != nil {
+		return err
+	}
+	return classify(s.st.SetClientDisabled(ctx, a.audit(), id, disabled, s.cfg.Now()))
+}
