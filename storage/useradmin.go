@@ -25,7 +25,7 @@ func (s *Store) SearchUsers(ctx context.Context, q, after string, limit int) ([]
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
-	pattern := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q)) + "%"
+	pattern := "%" + escapeLike(strings.ToLower(q)) + "%"
 	rows, err := s.Pool.Query(ctx, `SELECT `+userColumns+`,
 		(SELECT max(s.auth_time) FROM sessions s WHERE s.user_id = u.id)
 		FROM users u
