@@ -62,7 +62,8 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
-	"join": strings.Join,
+	"join":  strings.Join,
+	"split": strings.Fields,
 	"has": func(list []string, s string) bool {
 		for _, x := range list {
 			if x == s {

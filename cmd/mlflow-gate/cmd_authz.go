@@ -133,13 +133,7 @@ func readTableFile(stdin io.Reader, name string) (authz.Table, *authz.Policy, er
 
 // oneLine joins a multi-line error (YAML and compile errors list every problem) into
 // the one line the CLI prints.
-func oneLine(err error) string {
-	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
-	}
-	return strings.ReplaceAll(strings.Join(lines, "; "), ":; ", ": ")
-}
+func oneLine(err error) string { return admin.OneLine(err) }
 
 func authzGrantCommand(name string) *command {
 	short := "let a role do scopes on a resource"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -82,66 +83,53 @@ func (f *explainFlags) input(stdin io.Reader, method, path string) (authz.Input,
 
 // explain decides in with the stored table for username and prints the answer.
 func explain(ctx context.Context, w io.Writer, ad *admin.Service, username string, in authz.Input) error {
-	u, err := ad.User(ctx, admin.CLI, username)
-	if admin.ErrorCode(err) == admin.ENotFound {
-		return fmt.Errorf("no user %q", username)
-	} else if err != nil {
-		return err
-	}
-	t, err := ad.Table(ctx, admin.CLI)
+	x, err := ad.Explain(ctx, admin.CLI, username, in)
 	if err != nil {
-		return err
-	}
-	policy, err := authz.Compile(t)
-	if err != nil {
-		return fmt.Errorf("the stored permission table does not compile: %s", oneLine(err))
+		if admin.ErrorCode(err) == admin.EInternal {
+			return err
+		}
+		return errors.New(admin.ErrorMessage(err))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	roles := strings.Join(u.Roles, ",")
+	roles := strings.Join(x.Roles, ",")
 	if roles == "" {
 		roles = "no roles"
 	}
-	req, err := authz.ReadRequest(in)
-	if err != nil {
-		fmt.Fprintf(tw, "DENY %s %s\n", in.Method, in.RawPath)
-		fmt.Fprintf(tw, "user\t%s (%s)\n", u.Username, roles)
+	if x.Malformed != "" {
+		fmt.Fprintf(tw, "DENY %s %s\n", x.Method, x.Path)
+		fmt.Fprintf(tw, "user\t%s (%s)\n", x.User, roles)
 		fmt.Fprintf(tw, "status\t400 Bad Request: the gate refuses to guess how MLflow would read this request\n")
-		fmt.Fprintf(tw, "reason\t%v\n", err)
+		fmt.Fprintf(tw, "reason\t%s\n", x.Malformed)
 		return tw.Flush()
 	}
-	d := policy.Decide(authz.Subject{Name: u.Username, Roles: u.Roles}, req)
 	verdict := "DENY"
-	if d.Allow && u.Enabled() {
+	if x.Allow {
 		verdict = "ALLOW"
 	}
-	fmt.Fprintf(tw, "%s %s %s\n", verdict, d.Method, d.Path)
-	fmt.Fprintf(tw, "user\t%s (%s)\n", u.Username, roles)
-	if !u.Enabled() {
-		fmt.Fprintf(tw, "status\t401: user %s is disabled, so every request is refused before the permission table is consulted\n", u.Username)
+	fmt.Fprintf(tw, "%s %s %s\n", verdict, x.Method, x.Path)
+	fmt.Fprintf(tw, "user\t%s (%s)\n", x.User, roles)
+	if x.Disabled {
+		fmt.Fprintf(tw, "status\t401: user %s is disabled, so every request is refused before the permission table is consulted\n", x.User)
 	}
-	route := "none: the gate denies unknown routes"
-	if d.Route != nil {
-		route = fmt.Sprintf("%s (%s %s)", d.Route.Key(), d.Route.Type, d.Route.Scope)
+	route := x.Route
+	if route == "" {
+		route = "none: the gate denies unknown routes"
 	}
 	fmt.Fprintf(tw, "route\t%s\n", route)
-	if d.Resource != nil {
-		fmt.Fprintf(tw, "resource\t%s\n", d.Resource.Name)
+	if x.Resource != "" {
+		fmt.Fprintf(tw, "resource\t%s\n", x.Resource)
 	}
-	rule := "none"
-	if d.Permission != nil {
-		rule = d.Permission.String()
+	rule := x.Rule
+	if rule == "" {
+		rule = "none"
 	}
 	fmt.Fprintf(tw, "rule\t%s\n", rule)
-	reason := d.Reason()
-	if !u.Enabled() {
-		reason = "denied: user " + u.Username + " is disabled (the table alone would say: " + d.Reason() + ")"
+	fmt.Fprintf(tw, "reason\t%s\n", x.Reason)
+	for _, id := range x.IDs {
+		fmt.Fprintf(tw, "id\t%s\n", id)
 	}
-	fmt.Fprintf(tw, "reason\t%s\n", reason)
-	for _, id := range req.Attrs.IDs {
-		fmt.Fprintf(tw, "id\t%s %s (%s %s)\n", id.Kind, id.Value, id.In, id.Key)
-	}
-	if len(req.Attrs.GraphQLFields) > 0 {
-		fmt.Fprintf(tw, "graphql\t%s\n", strings.Join(req.Attrs.GraphQLFields, ", "))
+	if len(x.GraphQL) > 0 {
+		fmt.Fprintf(tw, "graphql\t%s\n", strings.Join(x.GraphQL, ", "))
 	}
 	return tw.Flush()
 }
