@@ -20,7 +20,6 @@ type pageClient struct {
 	c    *http.Client
 }
 
-
 // httpSignIn signs user in through the login page and returns the client.
 func httpSignIn(t *testing.T, base, user, password string) *pageClient {
 	t.Helper()
