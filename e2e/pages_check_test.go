@@ -67,6 +67,14 @@ func TestPagesRenderAndPassAccessibilityChecks(t *testing.T) {
 	if st := bearerStatus(t, h.g.URL, pat); st != http.StatusOK {
 		t.Fatalf("alice's call: %d", st)
 	}
+	req, _ := http.NewRequest(http.MethodPost, h.g.URL+"/api/2.0/mlflow/experiments/delete", strings.NewReader(`{"experiment_id":"0"}`))
+	req.Header.Set("Authorization", "Bearer "+pat)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("alice deleting the default experiment: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	crawler := httpSignIn(t, h.g.URL, "admin", pagesAdminPassword)
 	pages, _ := crawler.crawl(300, "/gate/admin/", "/gate/me")
 	alicePages, _ := httpSignIn(t, h.g.URL, "alice", browserPassword).crawl(50, "/gate/me")
@@ -160,7 +168,7 @@ func screenshots(t *testing.T, b *chromium, base string) {
 				continue // the token is shown once
 			}
 			b.do(t, "viewport", chromedp.EmulateViewport(width, 900))
-			png, err := chromedp.Run(b.tab, chromedp.FullScreenshot(90))
+			png, err := chromedp.Run(b.tab, chromedp.FullScreenshot(100))
 			if err != nil {
 				t.Fatal(err)
 			}
