@@ -184,8 +184,12 @@ func TestUpgradeAddsEffectScopes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if err := m.Down(ctx, 1); err != nil {
+	// Back to just before 000006_effect_scopes, whatever came after it.
+	if err := m.Down(ctx, int(migrations.Latest())-5); err != nil {
 		t.Fatal(err)
+	}
+	if v, _, err := m.Version(); err != nil || v != 5 {
+		t.Fatalf("after the down migrations: version %d, %v", v, err)
 	}
 	old, err := authzstore.Load(ctx, st)
 	if err != nil {
