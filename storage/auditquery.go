@@ -101,17 +101,22 @@ func (s *Store) SearchAudit(ctx context.Context, f AuditFilter, before int64, li
 			&r.Rule, &r.Status, &r.LatencyUS, &r.RemoteAddr, &r.Detail)
 		return r, err
 	})
-	if err != nil {
-		return nil, false, classify(err)
-	}
-	more := len(out) > limit
-	if more {
-		out = out[:limit]
-	}
-	return out, more, nil
+	return onePage(out, limit, err)
 }
 
 // escapeLike quotes LIKE's wildcards in s.
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s)
+}
+
+// onePage ends a keyset query that asked for limit+1 rows: the first limit,
+// and whether there were more.
+func onePage[T any](rows []T, limit int, err error) ([]T, bool, error) {
+	if err != nil {
+		return nil, false, classify(err)
+	}
+	if len(rows) > limit {
+		return rows[:limit], true, nil
+	}
+	return rows, false, nil
 }

@@ -39,14 +39,7 @@ func (s *Store) SearchUsers(ctx context.Context, q, after string, limit int) ([]
 		err := row.Scan(&l.ID, &l.Username, &l.Email, &l.PasswordHash, &l.DisabledAt, &l.CreatedAt, &l.Roles, &l.LastLogin)
 		return l, err
 	})
-	if err != nil {
-		return nil, false, classify(err)
-	}
-	more := len(out) > limit
-	if more {
-		out = out[:limit]
-	}
-	return out, more, nil
+	return onePage(out, limit, err)
 }
 
 // RoleMembers lists the usernames holding role, by name.

@@ -44,8 +44,7 @@ func (s *Server) clientsPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	v.Section = "admin"
 	clients, err := s.cfg.Admin.ListClients(r.Context(), v.actor())
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	rows := make([]clientRow, len(clients))
@@ -79,8 +78,7 @@ func (s *Server) renderNewClient(w http.ResponseWriter, r *http.Request, v *visi
 	v.Section = "admin"
 	roles, err := s.cfg.Admin.ListRoles(r.Context(), v.actor())
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	s.render(w, r, status, "admin_client_new", page{V: v, Title: "New client", Error: msg, Form: form,
@@ -142,8 +140,7 @@ func (s *Server) renderClient(w http.ResponseWriter, r *http.Request, v *visit, 
 	id := r.PathValue("id")
 	clients, err := s.cfg.Admin.ListClients(r.Context(), v.actor())
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	var view clientView
@@ -157,8 +154,7 @@ func (s *Server) renderClient(w http.ResponseWriter, r *http.Request, v *visit, 
 		return
 	}
 	if view.Roles, err = s.cfg.Admin.ListRoles(r.Context(), v.actor()); err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	s.render(w, r, status, "admin_client", page{V: v, Title: "Client " + id, Error: msg, Data: view})

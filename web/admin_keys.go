@@ -20,23 +20,6 @@ type keyRow struct {
 	State string
 }
 
-// keyState is where k stands at now: next (published, not signing yet),
-// active (signing), retired (published for the tokens it signed), expired
-// (gone from the key set) or revoked.
-func keyState(k storage.SigningKey, now time.Time) string {
-	switch {
-	case k.RevokedAt != nil:
-		return "revoked"
-	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
-		return "expired"
-	case k.RetireAt != nil && !now.Before(*k.RetireAt):
-		return "retired"
-	case now.Before(k.NotBefore):
-		return "next"
-	}
-	return "active"
-}
-
 func (s *Server) keysPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	s.renderKeys(w, r, v, http.StatusOK, "", nil)
 }
@@ -45,14 +28,13 @@ func (s *Server) renderKeys(w http.ResponseWriter, r *http.Request, v *visit, st
 	v.Section = "admin"
 	keys, err := s.cfg.Admin.ListKeys(r.Context(), v.actor())
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	now := s.cfg.Now()
 	rows := make([]keyRow, len(keys))
 	for i, k := range keys {
-		rows[i] = keyRow{k, keyState(k, now)}
+		rows[i] = keyRow{k, k.State(now)}
 	}
 	s.render(w, r, status, "admin_keys", page{V: v, Title: "Signing keys", Error: msg, Form: form, Data: rows})
 }

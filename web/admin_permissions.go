@@ -53,8 +53,7 @@ func (s *Server) renderPermissions(w http.ResponseWriter, r *http.Request, v *vi
 		view.Roles, err = s.cfg.Admin.ListRoles(r.Context(), v.actor())
 	}
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	if view.Role == "" || !slices.ContainsFunc(view.Roles, func(ro storage.Role) bool { return ro.Name == view.Role }) {
@@ -226,8 +225,7 @@ func (s *Server) permissionsExport(w http.ResponseWriter, r *http.Request, v *vi
 		b, err = authz.MarshalTableYAML(t)
 	}
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	h := w.Header()

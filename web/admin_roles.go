@@ -25,8 +25,7 @@ func (s *Server) renderRoles(w http.ResponseWriter, r *http.Request, v *visit, s
 	v.Section = "admin"
 	roles, err := s.cfg.Admin.ListRoles(r.Context(), v.actor())
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	s.render(w, r, status, "admin_roles", page{V: v, Title: "Roles", Error: msg, Form: form, Data: roles})
@@ -67,8 +66,7 @@ func (s *Server) renderRole(w http.ResponseWriter, r *http.Request, v *visit, st
 	name := r.PathValue("name")
 	roles, err := s.cfg.Admin.ListRoles(r.Context(), v.actor())
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	var view roleView
@@ -82,8 +80,7 @@ func (s *Server) renderRole(w http.ResponseWriter, r *http.Request, v *visit, st
 		return
 	}
 	if view.Members, err = s.cfg.Admin.RoleMembers(r.Context(), v.actor(), name); err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	s.render(w, r, status, "admin_role", page{V: v, Title: "Role " + name, Error: msg, Data: view})

@@ -33,8 +33,7 @@ func (s *Server) renderSessions(w http.ResponseWriter, r *http.Request, v *visit
 	}
 	list, err := s.cfg.Admin.ListSessions(r.Context(), v.actor(), user)
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	s.render(w, r, status, "admin_sessions", page{V: v, Title: "Sessions", Error: msg,

@@ -38,8 +38,7 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, v *visit, 
 	}
 	pats, err := s.cfg.Admin.ListPATs(r.Context(), v.actor(), f)
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	slices.SortStableFunc(pats, func(a, b storage.PAT) int { return b.CreatedAt.Compare(a.CreatedAt) })

@@ -42,8 +42,7 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 	list, more, err := s.cfg.Admin.SearchUsers(r.Context(), v.actor(), q, r.URL.Query().Get("after"), usersPerPage)
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	view := usersView{Users: list, Query: q}
@@ -63,8 +62,7 @@ func (s *Server) renderNewUser(w http.ResponseWriter, r *http.Request, v *visit,
 	v.Section = "admin"
 	roles, err := s.cfg.Admin.ListRoles(r.Context(), v.actor())
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	s.render(w, r, status, "admin_user_new", page{V: v, Title: "New user", Error: msg, Form: form, Data: newUserView{Roles: roles}})
@@ -140,14 +138,12 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, v *visit, na
 	v.Section = "admin"
 	u, err := s.cfg.Admin.User(r.Context(), v.actor(), name)
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	roles, err := s.cfg.Admin.ListRoles(r.Context(), v.actor())
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	view := userView{User: u, Roles: roles, Self: strings.EqualFold(u.Username, v.User.Username)}

@@ -91,8 +91,7 @@ func (s *Server) renderMyTokens(w http.ResponseWriter, r *http.Request, v *visit
 	v.Section = "me"
 	pats, err := s.cfg.Admin.ListOwnPATs(r.Context(), v.actor())
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	slices.SortFunc(pats, func(a, b storage.PAT) int { return b.CreatedAt.Compare(a.CreatedAt) })
@@ -151,8 +150,7 @@ func (s *Server) renderMySessions(w http.ResponseWriter, r *http.Request, v *vis
 	v.Section = "me"
 	list, err := s.cfg.Admin.ListOwnSessions(r.Context(), v.actor())
 	if err != nil {
-		st, m := s.failure(r, err)
-		s.fail(w, r, v, st, m)
+		s.failPage(w, r, v, err)
 		return
 	}
 	s.render(w, r, status, "me_sessions", page{V: v, Title: "My sessions and devices", Error: msg,

@@ -146,6 +146,12 @@ func sentence(msg string) string {
 	return msg
 }
 
+// failPage renders the error page for an admin operation's failure.
+func (s *Server) failPage(w http.ResponseWriter, r *http.Request, v *visit, err error) {
+	st, m := s.failure(r, err)
+	s.fail(w, r, v, st, m)
+}
+
 // done ends a successful POST: the message (and a secret to show once) rides
 // in a sealed one-shot cookie to the page at target, which the browser GETs
 // (POST, then 303).
