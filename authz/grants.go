@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"strings"
+	"sync/atomic"
 )
 
 // Resource-level permissions: the route/role table decides what kind of call
@@ -385,3 +386,13 @@ func (s *GrantSet) Grant(i int) Grant { return s.grants[i] }
 
 // Default is role's default level.
 func (s *GrantSet) Default(role string) Level { return s.defaults[role] }
+
+// GrantHolder holds the grant set in force; replicas swap it when the stored
+// grants change. The zero value holds none.
+type GrantHolder struct{ p atomic.Pointer[GrantSet] }
+
+// Load returns the grant set in force (nil before the first Store).
+func (h *GrantHolder) Load() *GrantSet { return h.p.Load() }
+
+// Store swaps in s; decisions already running finish on the old one.
+func (h *GrantHolder) Store(s *GrantSet) { h.p.Store(s) }

@@ -44,6 +44,9 @@ func (s *Store) Bootstrap(ctx context.Context, admin BootstrapAdmin, cli Client)
 		}{
 			{`INSERT INTO roles (name, description) VALUES ($1, 'Administrators: every scope, including delete and server-side actions')`, []any{RoleAdmin}},
 			{`INSERT INTO roles (name, description) VALUES ($1, 'Every user: read and write, no delete')`, []any{RoleDefault}},
+			// On resources nobody granted: Admin may do what its routes allow, Default write.
+			{`INSERT INTO role_default_levels (role_id, level)
+			  SELECT id, CASE WHEN name = $1 THEN 'manage' ELSE 'write' END FROM roles WHERE name IN ($1, $2)`, []any{RoleAdmin, RoleDefault}},
 			{`INSERT INTO users (username, password_hash) VALUES ($1, $2)`, []any{admin.Username, admin.PasswordHash}},
 			{`INSERT INTO user_roles (user_id, role_id)
 			  SELECT u.id, r.id FROM users u, roles r WHERE u.username = $1 AND r.name IN ($2, $3)`, []any{admin.Username, RoleAdmin, RoleDefault}},

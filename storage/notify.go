@@ -10,8 +10,8 @@ import (
 const Channel = "mlflow_gate_changes"
 
 // ChangeKind says what kind of record a change names. Changing a user's roles
-// is a ChangeUser (roles are never renamed or deleted, so no change is about a
-// role itself).
+// is a ChangeUser (roles are never renamed, and deleted only when nobody holds
+// them and no permission names them, so no change is about a role itself).
 type ChangeKind string
 
 const (
@@ -23,6 +23,7 @@ const (
 	ChangePAT     ChangeKind = "pat"     // a personal access token was revoked; the id is the PAT's
 	ChangeKey     ChangeKind = "key"     // the signing-key set changed; the id is a key id
 	ChangePolicy  ChangeKind = "policy"  // the permission table changed; no id
+	ChangeGrants  ChangeKind = "grants"  // resource grants or roles' default levels changed; no id
 )
 
 // Change is one announced change: a kind and the id it names (ids, never secrets).

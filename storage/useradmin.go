@@ -85,11 +85,12 @@ func (s *Store) DeleteRole(ctx context.Context, actor Actor, role string) error 
 		if err := tx.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM user_roles WHERE role_id = $1),
 			(SELECT count(*) FROM client_roles WHERE role_id = $1),
-			(SELECT count(*) FROM permissions WHERE role_id = $1)`, id).Scan(&users, &clients, &grants); err != nil {
+			(SELECT count(*) FROM permissions WHERE role_id = $1) + (SELECT count(*) FROM resource_grants WHERE role_id = $1)`,
+			id).Scan(&users, &clients, &grants); err != nil {
 			return classify(err)
 		}
 		if users+clients+grants > 0 {
-			return fmt.Errorf("%w: %s is held by %d users and %d clients and is granted on %d resources; revoke those first",
+			return fmt.Errorf("%w: %s is held by %d users and %d clients and holds %d grants; revoke those first",
 				ErrConflict, role, users, clients, grants)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM roles WHERE id = $1`, id); err != nil {

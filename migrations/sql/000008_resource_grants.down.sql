@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS role_default_levels;
+DROP TABLE IF EXISTS resource_grants;
