@@ -163,12 +163,14 @@ type GrantSet struct {
 	exact    map[exactKey]int // → index into grants
 	patterns map[exactKey][]pattern
 	defaults map[string]Level // role → default level for resources nobody granted
+	// principals are the users and roles some grant of a kind names.
+	principals map[principalRef]bool
 }
 
 // CompileGrants checks grants and role defaults and compiles them.
 func CompileGrants(grants []Grant, defaults map[string]Level) (*GrantSet, error) {
 	s := &GrantSet{grants: append([]Grant(nil), grants...), exact: map[exactKey]int{}, patterns: map[exactKey][]pattern{},
-		defaults: map[string]Level{}}
+		defaults: map[string]Level{}, principals: map[principalRef]bool{}}
 	var problems []string
 	for role, l := range defaults {
 		if l < LevelNone || l > LevelManage {
@@ -185,6 +187,7 @@ func CompileGrants(grants []Grant, defaults map[string]Level) (*GrantSet, error)
 		if role {
 			principal = g.Role
 		}
+		s.principals[principalRef{g.Kind, role, principal}] = true
 		if g.Pattern == "" {
 			k := exactKey{g.Kind, role, principal, g.Resource}
 			if _, dup := s.exact[k]; dup {
@@ -396,3 +399,37 @@ func (h *GrantHolder) Load() *GrantSet { return h.p.Load() }
 
 // Store swaps in s; decisions already running finish on the old one.
 func (h *GrantHolder) Store(s *GrantSet) { h.p.Store(s) }
+
+// Uniform reports whether user, holding roles, has the same level on every
+// resource of kind — no grant names the user or any of the roles for that
+// kind — and that level: the gate then decides without resolving which
+// resource a request touches (no lookup). It does not allocate.
+func (s *GrantSet) Uniform(user string, roles []string, kind GrantKind) (Level, bool) {
+	if s == nil {
+		return LevelUnset, true
+	}
+	if s.names(kind, false, user) {
+		return LevelUnset, false
+	}
+	best := LevelUnset
+	for _, r := range roles {
+		if s.names(kind, true, r) {
+			return LevelUnset, false
+		}
+		if l := s.defaults[r]; l > best {
+			best = l
+		}
+	}
+	return best, true
+}
+
+// names reports whether any grant of kind names the principal.
+func (s *GrantSet) names(kind GrantKind, role bool, who string) bool {
+	return s.principals[principalRef{kind, role, who}]
+}
+
+type principalRef struct {
+	kind GrantKind
+	role bool
+	who  string
+}

@@ -155,3 +155,49 @@ func BenchmarkLevelOf(b *testing.B) {
 		}
 	}
 }
+
+func TestUniformSkipsLookupsOnlyWhenNoGrantNamesTheCaller(t *testing.T) {
+	s := mustGrants(t, []Grant{
+		{Kind: GrantExperiment, Role: "TeamA", Pattern: "team-a/*", Level: LevelWrite},
+		{Kind: GrantRegisteredModel, User: "bob", Resource: "m", Level: LevelNone},
+	}, map[string]Level{"Default": LevelWrite, "Private": LevelNone})
+	for _, c := range []struct {
+		user    string
+		roles   []string
+		kind    GrantKind
+		level   Level
+		uniform bool
+	}{
+		{"alice", []string{"Default"}, GrantExperiment, LevelWrite, true},
+		{"alice", []string{"Private"}, GrantExperiment, LevelNone, true},
+		{"alice", []string{"Default", "TeamA"}, GrantExperiment, LevelUnset, false},
+		{"alice", []string{"TeamA"}, GrantRegisteredModel, LevelUnset, true},
+		{"bob", []string{"Default"}, GrantRegisteredModel, LevelUnset, false},
+		{"bob", []string{"Default"}, GrantExperiment, LevelWrite, true},
+	} {
+		l, ok := s.Uniform(c.user, c.roles, c.kind)
+		if ok != c.uniform || (ok && l != c.level) {
+			t.Errorf("%s %v on %s: %s %v, want %s %v", c.user, c.roles, c.kind, l, ok, c.level, c.uniform)
+		}
+		// Where it says uniform, LevelOf agrees on any resource.
+		if ok {
+			for _, name := range []string{"team-a/x", "m", "other"} {
+				if got, _, _ := s.LevelOf(c.user, c.roles, ResourceRef{Kind: c.kind, ID: "1", Name: name}); got != l {
+					t.Errorf("%s on %s %s: Uniform says %s, LevelOf %s", c.user, c.kind, name, l, got)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkUniform(b *testing.B) {
+	s := mustGrants(b, []Grant{{Kind: GrantExperiment, Role: "TeamA", Pattern: "team-a/*", Level: LevelWrite}},
+		map[string]Level{"Default": LevelWrite})
+	roles := []string{"Default"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := s.Uniform("alice", roles, GrantExperiment); !ok {
+			b.Fatal("not uniform")
+		}
+	}
+}
