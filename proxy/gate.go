@@ -61,6 +61,9 @@ type Config struct {
 	// RequestID returns the id of the request for audit records; nil reads the
 	// id cmd's middleware put in the request's context (package reqid).
 	RequestID func(w http.ResponseWriter, r *http.Request) string
+	// Grants are the resource-level grants (authz.GrantHolder); nil: the route
+	// table alone decides.
+	Grants GrantSource
 }
 
 // Gate is the authorizing reverse proxy. It is safe for concurrent use. Close
@@ -85,7 +88,9 @@ type Gate struct {
 	loginPath  string
 	cop        *http.CrossOriginProtection
 	rp         *httputil.ReverseProxy
-	lookup     *http.Client      // the gate's own questions to MLflow (overwrite.go)
+	lookup     *http.Client // the gate's own questions to MLflow (overwrite.go, resources.go)
+	grants     GrantSource  // nil: no resource grants
+	resolver   *resolver
 	transport  http.RoundTripper // toward MLflow, also for the gate's own follow-up calls
 	failures   *authFailures
 	stop       chan struct{} // closed by Close
@@ -170,6 +175,7 @@ func New(cfg Config) (*Gate, error) {
 		}
 		transport = NewTransport(timeout)
 	}
+	g.grants, g.resolver = cfg.Grants, newResolver()
 	g.lookup = &http.Client{Transport: transport, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	g.transport = transport

@@ -166,6 +166,16 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if d.Allow && g.grants != nil {
+		if err := g.checkResources(r.Context(), subject, req, d.Scope); err != nil {
+			f := resourceDenied(err)
+			if f.Outcome == OutcomeUnavailable {
+				g.log.LogAttrs(r.Context(), slog.LevelWarn, "resource lookup failed", slog.String("error", err.Error()))
+			}
+			g.refuse(c, r, req, &d, f)
+			return
+		}
+	}
 	if !d.Allow {
 		g.log.LogAttrs(r.Context(), slog.LevelInfo, "denied", slog.String("decision", d.String()),
 			slog.String("user", p.Username), slog.String("request_id", g.requestID(w, r)))

@@ -46,7 +46,8 @@ type GrantsReader interface {
 
 // GrantsLoader keeps a GrantHolder equal to the compiled grants in the
 // database, following a storage.Feed: it reloads on every (re)connection and
-// on every ChangeGrants. Grants that do not compile keep the previous set.
+// on every ChangeGrants. Grants that do not compile keep the previous set
+// (or, on the first load, refuse every resource: fail closed).
 type GrantsLoader struct {
 	st     GrantsReader
 	holder *authz.GrantHolder
@@ -89,6 +90,13 @@ func (l *GrantsLoader) Load(ctx context.Context) error {
 		set, err = authz.CompileGrants(grants, defaults)
 	}
 	if err != nil {
+		if l.holder.Load() == nil {
+			// Nothing to keep: refuse every resource rather than let all through.
+			empty, _ := authz.CompileGrants(nil, nil)
+			l.holder.Store(empty)
+			l.log.Error("resource grants do not compile; every request naming a resource is refused until they do", "error", err.Error())
+			return nil
+		}
 		l.log.Error("resource grants do not compile; keeping the previous ones", "error", err.Error())
 		return nil
 	}

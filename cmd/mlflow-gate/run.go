@@ -114,6 +114,9 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	// revocation set and the policy. Its first connection loads both.
 	feed := storage.NewFeed(st, log)
 	policy.Subscribe(feed)
+	// The resource grants follow the same feed; its first connection loads them.
+	grants := authzstore.NewGrantsLoader(st, log)
+	grants.Subscribe(feed)
 	prov.Verifier().Subscribe(feed)
 	if err := feed.Connect(ctx); err != nil {
 		return fmt.Errorf("identity provider: revocation set: %w", err)
@@ -148,6 +151,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		BodyGrace:   10 * time.Second,
 		Origin:      originOf(cfg.Issuer),
 		LoginPath:   idp.PathLogin,
+		Grants:      grants.Holder(),
 	})
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)

@@ -1,0 +1,239 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/authz"
+)
+
+// GrantSource is the resource grants in force (authz.GrantHolder); a nil set
+// means none are configured and the route table alone decides.
+type GrantSource interface{ Load() *authz.GrantSet }
+
+// grantKindOf is the kind of resource whose grants decide an id: everything
+// inside an experiment is decided on the experiment, model versions on their
+// registered model.
+func grantKindOf(k authz.IDKind) authz.GrantKind {
+	switch k {
+	case authz.IDExperiment, authz.IDExperimentName, authz.IDRun, authz.IDLoggedModel, authz.IDTrace, authz.IDArtifactPath:
+		return authz.GrantExperiment
+	case authz.IDRegisteredModel:
+		return authz.GrantRegisteredModel
+	case authz.IDGatewayEndpoint:
+		return authz.GrantGatewayEndpoint
+	}
+	return 0
+}
+
+// resourceRefusal is why the resource grants refused a request.
+type resourceRefusal struct {
+	ref   authz.ResourceRef
+	level authz.Level
+	scope authz.Scope
+}
+
+func (r *resourceRefusal) Error() string {
+	what := r.ref.ID
+	if r.ref.Name != "" && r.ref.Name != r.ref.ID {
+		what += " (" + r.ref.Name + ")"
+	}
+	return fmt.Sprintf("denied: %s on %s %s needs %s, and the caller's level there is %s", r.scope, r.ref.Kind, what, r.scope, r.level)
+}
+
+// errUnresolved: the gate could not learn which resource an id belongs to;
+// the request is refused, never let through.
+var errUnresolved = errors.New("the resource this request names could not be found")
+
+// checkResources applies the resource grants to an allowed request: every id
+// it names must belong to a resource on which the caller's level allows the
+// request's scope. With no grant naming the caller for a kind, the role
+// default decides at once and nothing is looked up.
+func (g *Gate) checkResources(ctx context.Context, subject authz.Subject, req *authz.Request, scope authz.Scope) error {
+	set := g.grants.Load()
+	if set == nil {
+		return nil
+	}
+	for _, id := range req.Attrs.IDs {
+		kind := grantKindOf(id.Kind)
+		if kind == 0 {
+			continue
+		}
+		if level, uniform := set.Uniform(subject.Name, subject.Roles, kind); uniform {
+			if !level.Allows(scope) {
+				return &resourceRefusal{ref: authz.ResourceRef{Kind: kind, ID: id.Value}, level: level, scope: scope}
+			}
+			continue
+		}
+		ref, err := g.resolver.resolve(ctx, g, id)
+		if err != nil {
+			return err
+		}
+		if level, _, _ := set.LevelOf(subject.Name, subject.Roles, ref); !level.Allows(scope) {
+			return &resourceRefusal{ref: ref, level: level, scope: scope}
+		}
+	}
+	return nil
+}
+
+// resolver maps ids to the resource whose grants decide them, asking MLflow
+// and remembering: what an id belongs to never changes (a run stays in its
+// experiment), and a name is kept for a minute (experiments can be renamed).
+type resolver struct {
+	mu      sync.Mutex
+	entries map[resolveKey]resolved
+	now     func() time.Time
+}
+
+type resolveKey struct {
+	kind  authz.IDKind
+	value string
+}
+
+type resolved struct {
+	ref  authz.ResourceRef
+	good time.Time // the name is trusted until then
+}
+
+const (
+	resolverCap     = 100_000
+	resolverNameFor = time.Minute
+)
+
+func newResolver() *resolver {
+	return &resolver{entries: map[resolveKey]resolved{}, now: time.Now}
+}
+
+func (rs *resolver) resolve(ctx context.Context, g *Gate, id authz.ID) (authz.ResourceRef, error) {
+	switch id.Kind {
+	case authz.IDRegisteredModel:
+		return authz.ResourceRef{Kind: authz.GrantRegisteredModel, ID: id.Value, Name: id.Value}, nil
+	case authz.IDGatewayEndpoint:
+		return authz.ResourceRef{Kind: authz.GrantGatewayEndpoint, ID: id.Value, Name: id.Value}, nil
+	case authz.IDArtifactPath:
+		// The gate's artifact layout: <experiment id>/<run id>/artifacts/...
+		first, _, _ := strings.Cut(strings.TrimPrefix(id.Value, "/"), "/")
+		if first == "" || strings.Trim(first, "0123456789") != "" {
+			return authz.ResourceRef{}, fmt.Errorf("%w: artifact path %q is not under an experiment", errUnresolved, id.Value)
+		}
+		return rs.experiment(ctx, g, first)
+	case authz.IDExperiment:
+		return rs.experiment(ctx, g, id.Value)
+	}
+	k := resolveKey{id.Kind, id.Value}
+	rs.mu.Lock()
+	e, ok := rs.entries[k]
+	rs.mu.Unlock()
+	if ok {
+		// The experiment an id belongs to is forever; its name may be stale.
+		return rs.experiment(ctx, g, e.ref.ID)
+	}
+	var expID string
+	var err error
+	switch id.Kind {
+	case authz.IDRun:
+		expID, err = g.lookupString(ctx, "/api/2.0/mlflow/runs/get", url.Values{"run_id": {id.Value}}, "run", "info", "experiment_id")
+	case authz.IDLoggedModel:
+		expID, err = g.lookupString(ctx, "/api/2.0/mlflow/logged-models/"+url.PathEscape(id.Value), nil, "model", "info", "experiment_id")
+	case authz.IDTrace:
+		expID, err = g.lookupString(ctx, "/api/3.0/mlflow/traces/"+url.PathEscape(id.Value), nil, "trace", "trace_info", "trace_location", "mlflow_experiment", "experiment_id")
+	case authz.IDExperimentName:
+		expID, err = g.lookupString(ctx, "/api/2.0/mlflow/experiments/get-by-name", url.Values{"experiment_name": {id.Value}}, "experiment", "experiment_id")
+	default:
+		return authz.ResourceRef{}, fmt.Errorf("%w: no resource for %s ids", errUnresolved, id.Kind)
+	}
+	if err != nil {
+		return authz.ResourceRef{}, err
+	}
+	rs.store(k, resolved{ref: authz.ResourceRef{Kind: authz.GrantExperiment, ID: expID}})
+	return rs.experiment(ctx, g, expID)
+}
+
+// experiment is the experiment's reference with its current name.
+func (rs *resolver) experiment(ctx context.Context, g *Gate, id string) (authz.ResourceRef, error) {
+	k := resolveKey{authz.IDExperiment, id}
+	now := rs.now()
+	rs.mu.Lock()
+	e, ok := rs.entries[k]
+	rs.mu.Unlock()
+	if ok && now.Before(e.good) {
+		return e.ref, nil
+	}
+	name, err := g.lookupString(ctx, "/api/2.0/mlflow/experiments/get", url.Values{"experiment_id": {id}}, "experiment", "name")
+	if err != nil {
+		return authz.ResourceRef{}, err
+	}
+	ref := authz.ResourceRef{Kind: authz.GrantExperiment, ID: id, Name: name}
+	rs.store(k, resolved{ref: ref, good: now.Add(resolverNameFor)})
+	return ref, nil
+}
+
+func (rs *resolver) store(k resolveKey, r resolved) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if len(rs.entries) >= resolverCap {
+		clear(rs.entries)
+	}
+	rs.entries[k] = r
+}
+
+// lookupString asks MLflow and reads one string at path in its JSON answer.
+// A 404 (or MLflow's RESOURCE_DOES_NOT_EXIST) is errUnresolved; anything
+// else that is not a 200 is a lookup failure.
+func (g *Gate) lookupString(ctx context.Context, path string, query url.Values, field ...string) (string, error) {
+	resp, err := g.askMLflow(ctx, path, query)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errLookup, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errLookup, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound,
+		resp.StatusCode == http.StatusBadRequest && strings.Contains(string(b), "RESOURCE_DOES_NOT_EXIST"):
+		return "", fmt.Errorf("%w: %s", errUnresolved, path)
+	case resp.StatusCode != http.StatusOK:
+		return "", fmt.Errorf("%w: %s answered %s", errLookup, path, resp.Status)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return "", fmt.Errorf("%w: %s: %w", errLookup, path, err)
+	}
+	for _, f := range field {
+		m, _ := v.(map[string]any)
+		v = m[f]
+	}
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return "", fmt.Errorf("%w: %s has no %s", errUnresolved, path, strings.Join(field, "."))
+	}
+	return s, nil
+}
+
+// resourceDenied is the answer to a request the resource grants refused: 403
+// when the caller may not, or the resource could not be found (never let
+// through unresolved); 502 when MLflow could not be asked.
+func resourceDenied(err error) *refusal {
+	var rr *resourceRefusal
+	switch {
+	case errors.As(err, &rr):
+		return &refusal{Status: http.StatusForbidden, Code: codeDenied, Message: "mlflow-gate: " + rr.Error(),
+			Outcome: OutcomeDeny, Reason: "resource_level"}
+	case errors.Is(err, errUnresolved):
+		return &refusal{Status: http.StatusForbidden, Code: codeDenied,
+			Message: "mlflow-gate: denied: the resource this request names does not exist or cannot be checked",
+			Outcome: OutcomeDeny, Reason: "resource_unresolved"}
+	}
+	return &refusal{Status: http.StatusBadGateway, Code: codeBadGateway,
+		Message: "mlflow-gate could not check with MLflow which resource this request names", Outcome: OutcomeUnavailable, Reason: "resource_lookup"}
+}
