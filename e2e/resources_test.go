@@ -111,4 +111,3 @@ func TestResourceGrantsDecideInsideAnExperiment(t *testing.T) {
 		}
 	}
 }
-
