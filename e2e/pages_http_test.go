@@ -86,6 +86,24 @@ func (p *pageClient) post(path string, form url.Values, origin string) (int, str
 	return resp.StatusCode, string(b), resp.Header.Get("Location")
 }
 
+// postHeaders sends form to path with exactly the headers hdr (no Origin
+// unless hdr has one), returning the status and the body.
+func (p *pageClient) postHeaders(path string, form url.Values, hdr http.Header) (int, string) {
+	p.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, p.base+path, strings.NewReader(form.Encode()))
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := p.c.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // postForm posts with the session's csrf token added.
 func (p *pageClient) postForm(path string, form url.Values) (int, string, string) {
 	p.t.Helper()
