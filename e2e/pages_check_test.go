@@ -181,29 +181,35 @@ func consoleProblem(line string) string {
 	return ""
 }
 
-// screenshots writes the main pages at two widths into docs/screenshots.
+// screenshots writes the main pages at two widths into docs/screenshots, as
+// pages-<name>-<width>.png; add a page to the list to picture it.
 func screenshots(t *testing.T, b *chromium, base string) {
-	// A token just made, with the lines to paste.
-	b.open(t, base, "/gate/me/tokens")
-	b.do(t, "make a token", chromedp.SendKeys(chromedp.CSS("#name"), "training box"),
-		chromedp.Click(chromedp.CSS(`form[action="/gate/me/tokens"] button[type=submit]`)))
-	b.waitForText(t, "the token", 10*time.Second, "shown only this once")
-	shots := []struct{ name, path string }{
-		{"me-token", ""}, // the page as it is now
-		{"me", "/gate/me"},
-		{"admin-users", "/gate/admin/users"},
-		{"admin-user", "/gate/admin/users/bob"},
-		{"admin-permissions", "/gate/admin/permissions"},
-		{"admin-clients", "/gate/admin/clients"},
-		{"admin-audit", "/gate/admin/audit"},
+	shots := []struct {
+		name, path string
+		// then, when set, acts on the opened page before the pictures.
+		then func()
+	}{
+		// A token just made, with the lines to paste (shown once: both
+		// widths are taken of the same page).
+		{"me-token", "/gate/me/tokens", func() {
+			b.do(t, "make a token", chromedp.SendKeys(chromedp.CSS("#name"), "training box"),
+				chromedp.Click(chromedp.CSS(`form[action="/gate/me/tokens"] button[type=submit]`)))
+			b.waitForText(t, "the token", 10*time.Second, "shown only this once")
+		}},
+		{"me", "/gate/me", nil},
+		{"admin-users", "/gate/admin/users", nil},
+		{"admin-user", "/gate/admin/users/bob", nil},
+		{"admin-permissions", "/gate/admin/permissions", nil},
+		{"admin-clients", "/gate/admin/clients", nil},
+		{"admin-audit", "/gate/admin/audit", nil},
 	}
-	for _, width := range []int64{1280, 390} {
-		for _, s := range shots {
-			if s.path != "" {
-				b.open(t, base, s.path)
-			} else if width != 1280 {
-				continue // the token is shown once
-			}
+	for _, s := range shots {
+		b.do(t, "viewport", chromedp.EmulateViewport(1280, 900))
+		b.open(t, base, s.path)
+		if s.then != nil {
+			s.then()
+		}
+		for _, width := range []int64{1280, 390} {
 			b.do(t, "viewport", chromedp.EmulateViewport(width, 900))
 			png, err := chromedp.Run(b.tab, chromedp.FullScreenshot(100))
 			if err != nil {
