@@ -198,6 +198,11 @@ const maxForm = 1 << 20
 // Origin exactly the issuer's origin, or, without Origin, Sec-Fetch-Site
 // same-origin. A browser sends one or the other on every POST.
 func (s *Server) sameOrigin(r *http.Request) bool {
+	// A browser that sends fetch metadata says where the request came from;
+	// anything but same-origin is refused whatever Origin says.
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
+		return false
+	}
 	origin := r.Header.Values("Origin")
 	switch len(origin) {
 	case 0:

@@ -136,6 +136,7 @@ func TestWritesNeedSameOriginAndToken(t *testing.T) {
 		"null origin":            {good, map[string]string{"Origin": "null"}},
 		"no origin, cross-site":  {good, map[string]string{"Sec-Fetch-Site": "cross-site"}},
 		"no origin, no fetch md": {good, nil},
+		"own origin, cross-site": {good, map[string]string{"Origin": testOrigin, "Sec-Fetch-Site": "cross-site"}},
 		"no token":               {url.Values{}, map[string]string{"Origin": testOrigin}},
 		"another session's":      {url.Values{"csrf": {s.newVisit(httptest.NewRequest("GET", "/", nil), fs.users["root"]).CSRF}}, map[string]string{"Origin": testOrigin}},
 	} {
