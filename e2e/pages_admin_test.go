@@ -142,3 +142,29 @@ func TestPagesAdminEndsASession(t *testing.T) {
 		t.Fatalf("the admin's own session was ended too: %d", st)
 	}
 }
+
+// TestPagesExportIsTheCLIExport: the permission table downloaded from the
+// admin page is byte for byte what `mlflow-gate authz export -` prints, and
+// importing it back on the page changes nothing.
+func TestPagesExportIsTheCLIExport(t *testing.T) {
+	h := newPagesRig(t)
+	admin := httpSignIn(t, h.g.URL, "admin", pagesAdminPassword)
+	st, page := admin.get("/gate/admin/permissions/export.yaml")
+	if st != http.StatusOK {
+		t.Fatalf("export: %d", st)
+	}
+	out, err := cli(t, h.env, "", "authz", "export", "-")
+	if err != nil {
+		t.Fatalf("authz export: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(out, page) {
+		t.Fatalf("the page's export differs from the CLI's:\n--- page\n%.400s\n--- cli\n%.400s", page, out)
+	}
+	st, body, loc := admin.postForm("/gate/admin/permissions/import", url.Values{"yaml": {page}, "action": {"import"}})
+	if st != http.StatusSeeOther {
+		t.Fatalf("importing the export: %d %s", st, pageError(body))
+	}
+	if _, next := admin.get(loc); !strings.Contains(next, "nothing changed") {
+		t.Fatalf("importing the export changed something: %.300s", next)
+	}
+}
