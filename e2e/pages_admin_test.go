@@ -168,3 +168,26 @@ func TestPagesExportIsTheCLIExport(t *testing.T) {
 		t.Fatalf("importing the export changed something: %.300s", next)
 	}
 }
+
+// TestPagesNamesThatLookLikePages: a user and a client called "new" have
+// pages of their own (the create forms live elsewhere).
+func TestPagesNamesThatLookLikePages(t *testing.T) {
+	h := newPagesRig(t)
+	if out, err := cli(t, h.env, browserPassword+"\n", "user", "add", "new", "--password-stdin"); err != nil {
+		t.Fatalf("user add new: %v\n%s", err, out)
+	}
+	if out, err := cli(t, h.env, "", "client", "add", "new", "--grants", "client_credentials", "--roles", "Default"); err != nil {
+		t.Fatalf("client add new: %v\n%s", err, out)
+	}
+	admin := httpSignIn(t, h.g.URL, "admin", pagesAdminPassword)
+	for path, want := range map[string]string{
+		"/gate/admin/users/new":   "User new",
+		"/gate/admin/clients/new": "Client new",
+		"/gate/admin/new-user":    "New user",
+		"/gate/admin/new-client":  "New client",
+	} {
+		if st, body := admin.get(path); st != http.StatusOK || !strings.Contains(body, "<h1>"+want+"</h1>") {
+			t.Errorf("%s: %d, want the page %q", path, st, want)
+		}
+	}
+}

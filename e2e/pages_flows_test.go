@@ -48,7 +48,7 @@ func TestPagesAdminCreatesAUserWhoSignsIn(t *testing.T) {
 		t.Fatalf("role add: %v\n%s", err, out)
 	}
 	admin := newChromium(t, 120*time.Second)
-	admin.signIn(t, h.g.URL, "/gate/admin/users/new", "admin", pagesAdminPassword)
+	admin.signIn(t, h.g.URL, "/gate/admin/new-user", "admin", pagesAdminPassword)
 	admin.do(t, "fill in the new user",
 		chromedp.SendKeys(chromedp.CSS("#username"), "carol"),
 		chromedp.Click(chromedp.CSS(`form[action="/gate/admin/users"] button[type=submit]`)))

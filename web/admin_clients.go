@@ -12,7 +12,7 @@ import (
 // registerClients wires the admin pages for OpenID clients.
 func (s *Server) registerClients() {
 	s.handle("GET /gate/admin/clients", s.clientsPage)
-	s.handle("GET /gate/admin/clients/new", s.newClientPage)
+	s.handle("GET /gate/admin/new-client", s.newClientPage)
 	s.handle("POST /gate/admin/clients", s.clientCreate)
 	s.handle("GET /gate/admin/clients/{id}", s.clientPage)
 	s.handle("POST /gate/admin/clients/{id}/rotate", s.clientRotate)

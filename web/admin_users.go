@@ -14,7 +14,7 @@ import (
 // registerUsers wires the admin pages for users.
 func (s *Server) registerUsers() {
 	s.handle("GET /gate/admin/users", s.usersPage)
-	s.handle("GET /gate/admin/users/new", s.newUserPage)
+	s.handle("GET /gate/admin/new-user", s.newUserPage)
 	s.handle("POST /gate/admin/users", s.userCreate)
 	s.handle("GET /gate/admin/users/{name}", s.userPage)
 	s.handle("POST /gate/admin/users/{name}/roles", s.userGrant)
