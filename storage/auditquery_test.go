@@ -97,6 +97,7 @@ func TestSearchAuditPagesAndFilters(t *testing.T) {
 		"all":   `SELECT id FROM audit_events ORDER BY id DESC LIMIT 101`,
 		"actor": `SELECT id FROM audit_events WHERE actor = 'user1' ORDER BY id DESC LIMIT 101`,
 		"route": `SELECT id FROM audit_events WHERE route = '/api/2.0/mlflow/runs/get' ORDER BY id DESC LIMIT 101`,
+		"deny":  `SELECT id FROM audit_events WHERE decision = 'deny' ORDER BY id DESC LIMIT 101`,
 	} {
 		rows, err := st.Pool.Query(ctx, "EXPLAIN "+q)
 		if err != nil {
