@@ -46,7 +46,7 @@ func (r *resourceRefusal) Error() string {
 	if r.ref.Name != "" && r.ref.Name != r.ref.ID {
 		what += " (" + r.ref.Name + ")"
 	}
-	return fmt.Sprintf("denied: %s on %s %s needs %s, and the caller's level there is %s", r.scope, r.ref.Kind, what, r.scope, r.level)
+	return fmt.Sprintf("denied: a %s call on %s %s needs a grant that allows it; the caller's level there is %s", r.scope, r.ref.Kind, what, r.level)
 }
 
 // errUnresolved: the gate could not learn which resource an id belongs to;
