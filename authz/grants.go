@@ -163,14 +163,15 @@ type GrantSet struct {
 	exact    map[exactKey]int // → index into grants
 	patterns map[exactKey][]pattern
 	defaults map[string]Level // role → default level for resources nobody granted
-	// principals are the users and roles some grant of a kind names.
-	principals map[principalRef]bool
+	// principals are the users and roles some grant of a kind names, with
+	// the lowest level those grants give.
+	principals map[principalRef]Level
 }
 
 // CompileGrants checks grants and role defaults and compiles them.
 func CompileGrants(grants []Grant, defaults map[string]Level) (*GrantSet, error) {
 	s := &GrantSet{grants: append([]Grant(nil), grants...), exact: map[exactKey]int{}, patterns: map[exactKey][]pattern{},
-		defaults: map[string]Level{}, principals: map[principalRef]bool{}}
+		defaults: map[string]Level{}, principals: map[principalRef]Level{}}
 	var problems []string
 	for role, l := range defaults {
 		if l < LevelNone || l > LevelManage {
@@ -187,7 +188,10 @@ func CompileGrants(grants []Grant, defaults map[string]Level) (*GrantSet, error)
 		if role {
 			principal = g.Role
 		}
-		s.principals[principalRef{g.Kind, role, principal}] = true
+		pr := principalRef{g.Kind, role, principal}
+		if low, ok := s.principals[pr]; !ok || g.Level < low {
+			s.principals[pr] = g.Level
+		}
 		if g.Pattern == "" {
 			k := exactKey{g.Kind, role, principal, g.Resource}
 			if _, dup := s.exact[k]; dup {
@@ -425,11 +429,82 @@ func (s *GrantSet) Uniform(user string, roles []string, kind GrantKind) (Level, 
 
 // names reports whether any grant of kind names the principal.
 func (s *GrantSet) names(kind GrantKind, role bool, who string) bool {
-	return s.principals[principalRef{kind, role, who}]
+	_, ok := s.principals[principalRef{kind, role, who}]
+	return ok
+}
+
+// Everywhere reports whether user, holding roles, may make a call of scope
+// on every resource of kind, whatever the grants naming them: the best of
+// their roles' defaults allows it and no grant to them or their roles gives
+// less (their own grants may give more: an owner's manage). The gate then
+// decides without learning which resource a request touches. It does not
+// allocate.
+func (s *GrantSet) Everywhere(user string, roles []string, kind GrantKind, scope Scope) bool {
+	if s == nil {
+		return true
+	}
+	best := LevelUnset
+	for _, r := range roles {
+		if low, ok := s.principals[principalRef{kind, true, r}]; ok && !low.Allows(scope) {
+			return false
+		}
+		if l := s.defaults[r]; l > best {
+			best = l
+		}
+	}
+	if !best.Allows(scope) {
+		return false
+	}
+	low, ok := s.principals[principalRef{kind, false, user}]
+	return !ok || low.Allows(scope)
 }
 
 type principalRef struct {
 	kind GrantKind
 	role bool
 	who  string
+}
+
+// GrantKind is the kind of resource whose grants decide an id of kind k:
+// everything inside an experiment is decided on the experiment, model
+// versions on their registered model. 0: grants do not decide it.
+func (k IDKind) GrantKind() GrantKind {
+	switch k {
+	case IDExperiment, IDExperimentName, IDRun, IDLoggedModel, IDTrace, IDArtifactPath:
+		return GrantExperiment
+	case IDRegisteredModel:
+		return GrantRegisteredModel
+	case IDGatewayEndpoint:
+		return GrantGatewayEndpoint
+	}
+	return 0
+}
+
+// GrantKind is the kind of resource the route acts on, whose grants decide
+// it: the kind of the first id it names that grants decide (model-versions/
+// create names the model, then the run it comes from), else by its type:
+// experiments for everything stored inside one (runs, metrics, artifacts,
+// traces, logged models, datasets, scorers, issues, labeling sessions,
+// prompt-optimization jobs), registered models for versions and prompts,
+// gateway endpoints for the AI gateway. 0: no resource grants apply (the
+// server's own routes, the UI's files, webhooks, workspaces, skills, MCP
+// servers, the assistant; GraphQL is decided field by field).
+func (r *Route) GrantKind() GrantKind {
+	for _, id := range r.IDs {
+		if k := id.Kind.GrantKind(); k != 0 {
+			return k
+		}
+	}
+	switch r.Type {
+	case TypeExperiment, TypeRun, TypeLoggedModel, TypeTrace, TypeArtifact, TypeScorer, TypeDataset,
+		TypeIssue, TypeLabelSchema, TypeReviewQueue, TypeJob,
+		TypePrompt: // prompt-optimization jobs, which run in an experiment
+		return GrantExperiment
+	case TypeRegisteredModel, TypeModelVersion:
+		// Prompts themselves are registered models and use these routes.
+		return GrantRegisteredModel
+	case TypeGateway:
+		return GrantGatewayEndpoint
+	}
+	return 0
 }

@@ -28,11 +28,21 @@ var (
 // subscriptions, root fields outside the allowlist, undefined fragments, and
 // documents over the depth, selection, root-field and alias limits.
 func CheckGraphQL(doc string) ([]string, error) {
+	_, _, roots, err := checkGraphQL(doc)
+	return roots, err
+}
+
+func checkGraphQL(doc string) (*gqlDoc, map[string][]*gqlValue, []string, error) {
 	p := gqlParser{lex: gqlLexer{s: doc}}
 	d, err := p.document()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
+	roots, err := d.check()
+	return d, p.defaults, roots, err
+}
+
+func (d *gqlDoc) check() ([]string, error) {
 	var roots []string
 	selections := 0
 	for _, op := range d.ops {
@@ -129,6 +139,7 @@ type gqlSel struct {
 	kind  gqlSelKind
 	name  string // field or fragment name
 	alias string
+	args  map[string]*gqlValue
 	sub   []gqlSel
 }
 
@@ -145,22 +156,39 @@ type gqlDoc struct {
 // ReadGraphQLBody reads /graphql's JSON body ({query, variables, operationName}) the
 // way handlers._graphql does (request JSON on GET and POST alike) and checks the query.
 func ReadGraphQLBody(body []byte, limit int) ([]string, error) {
+	roots, _, err := ReadGraphQLRequest(body, limit)
+	return roots, err
+}
+
+// ReadGraphQLRequest is ReadGraphQLBody that also returns the ids the root
+// fields name (experiments, runs), from the document or its variables, so
+// that resource permissions decide a GraphQL request as they decide REST.
+func ReadGraphQLRequest(body []byte, limit int) ([]string, []ID, error) {
 	v, err := ParseStrictJSON(body, limit)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if v == nil || v.Kind != JSONObject {
-		return nil, gqlErr("body is not a JSON object")
+		return nil, nil, gqlErr("body is not a JSON object")
 	}
 	q, ok := v.Field("query")
 	if !ok || q.Kind != JSONString {
-		return nil, gqlErr(`"query" is not a string`)
+		return nil, nil, gqlErr(`"query" is not a string`)
 	}
-	if vars, ok := v.Field("variables"); ok && vars.Kind != JSONObject && vars.Kind != JSONNull {
-		return nil, gqlErr(`"variables" is not an object`)
+	vars, ok := v.Field("variables")
+	if ok && vars.Kind != JSONObject && vars.Kind != JSONNull {
+		return nil, nil, gqlErr(`"variables" is not an object`)
+	}
+	if !ok || vars.Kind == JSONNull {
+		vars = nil
 	}
 	if name, ok := v.Field("operationName"); ok && name.Kind != JSONString && name.Kind != JSONNull {
-		return nil, gqlErr(`"operationName" is not a string`)
+		return nil, nil, gqlErr(`"operationName" is not a string`)
 	}
-	return CheckGraphQL(q.Text)
+	d, defaults, roots, err := checkGraphQL(q.Text)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, err := d.graphQLIDs(defaults, vars)
+	return roots, ids, err
 }

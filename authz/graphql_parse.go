@@ -102,8 +102,9 @@ func isNameByte(c byte) bool {
 }
 
 type gqlParser struct {
-	lex   gqlLexer
-	depth int
+	lex      gqlLexer
+	depth    int
+	defaults map[string][]*gqlValue // variable default values, by name, of every operation
 }
 
 func (p *gqlParser) is(tok gqlTok, text string) bool {
@@ -196,7 +197,8 @@ func (p *gqlParser) document() (*gqlDoc, error) {
 	return d, nil
 }
 
-// skipHeader skips variable definitions and directives of an operation.
+// skipHeader reads past variable definitions (keeping their default
+// values) and directives of an operation.
 func (p *gqlParser) skipHeader() error {
 	if p.is(tPunct, "(") {
 		if err := p.lex.next(); err != nil {
@@ -206,7 +208,8 @@ func (p *gqlParser) skipHeader() error {
 			if _, err := p.expect(tPunct, "$"); err != nil {
 				return err
 			}
-			if _, err := p.expect(tName, ""); err != nil {
+			name, err := p.expect(tName, "")
+			if err != nil {
 				return err
 			}
 			if _, err := p.expect(tPunct, ":"); err != nil {
@@ -219,9 +222,14 @@ func (p *gqlParser) skipHeader() error {
 				if err := p.lex.next(); err != nil {
 					return err
 				}
-				if err := p.value(); err != nil {
+				v, err := p.value()
+				if err != nil {
 					return err
 				}
+				if p.defaults == nil {
+					p.defaults = map[string][]*gqlValue{}
+				}
+				p.defaults[name] = append(p.defaults[name], v)
 			}
 			if err := p.directives(); err != nil {
 				return err
@@ -266,76 +274,103 @@ func (p *gqlParser) directives() error {
 		if _, err := p.expect(tName, ""); err != nil {
 			return err
 		}
-		if err := p.arguments(); err != nil {
+		if _, err := p.arguments(); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (p *gqlParser) arguments() error {
-	if !p.is(tPunct, "(") {
-		return nil
-	}
-	if err := p.lex.next(); err != nil {
-		return err
-	}
-	for !p.is(tPunct, ")") {
-		if _, err := p.expect(tName, ""); err != nil {
-			return err
-		}
-		if _, err := p.expect(tPunct, ":"); err != nil {
-			return err
-		}
-		if err := p.value(); err != nil {
-			return err
-		}
-	}
-	return p.lex.next()
+// gqlValue is an argument value: a scalar (text), a variable reference
+// (name), a list or an input object.
+type gqlValue struct {
+	kind   byte // 's' scalar, '$' variable, '[' list, '{' object
+	text   string
+	elems  []*gqlValue
+	fields map[string]*gqlValue
 }
 
-func (p *gqlParser) value() error {
+func (p *gqlParser) arguments() (map[string]*gqlValue, error) {
+	if !p.is(tPunct, "(") {
+		return nil, nil
+	}
+	if err := p.lex.next(); err != nil {
+		return nil, err
+	}
+	args := map[string]*gqlValue{}
+	for !p.is(tPunct, ")") {
+		name, err := p.expect(tName, "")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := p.expect(tPunct, ":"); err != nil {
+			return nil, err
+		}
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := args[name]; dup {
+			return nil, gqlErr("argument " + quote(name) + " given twice")
+		}
+		args[name] = v
+	}
+	return args, p.lex.next()
+}
+
+func (p *gqlParser) value() (*gqlValue, error) {
 	if err := p.enter(); err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { p.depth-- }()
 	switch {
 	case p.is(tPunct, "$"):
 		if err := p.lex.next(); err != nil {
-			return err
+			return nil, err
 		}
-		_, err := p.expect(tName, "")
-		return err
+		name, err := p.expect(tName, "")
+		return &gqlValue{kind: '$', text: name}, err
 	case p.is(tName, "") || p.is(tNumber, "") || p.is(tString, ""):
-		return p.lex.next()
+		v := &gqlValue{kind: 's', text: p.lex.text}
+		return v, p.lex.next()
 	case p.is(tPunct, "["):
 		if err := p.lex.next(); err != nil {
-			return err
+			return nil, err
 		}
+		v := &gqlValue{kind: '['}
 		for !p.is(tPunct, "]") {
-			if err := p.value(); err != nil {
-				return err
+			e, err := p.value()
+			if err != nil {
+				return nil, err
 			}
+			v.elems = append(v.elems, e)
 		}
-		return p.lex.next()
+		return v, p.lex.next()
 	case p.is(tPunct, "{"):
 		if err := p.lex.next(); err != nil {
-			return err
+			return nil, err
 		}
+		v := &gqlValue{kind: '{', fields: map[string]*gqlValue{}}
 		for !p.is(tPunct, "}") {
-			if _, err := p.expect(tName, ""); err != nil {
-				return err
+			name, err := p.expect(tName, "")
+			if err != nil {
+				return nil, err
 			}
 			if _, err := p.expect(tPunct, ":"); err != nil {
-				return err
+				return nil, err
 			}
-			if err := p.value(); err != nil {
-				return err
+			f, err := p.value()
+			if err != nil {
+				return nil, err
 			}
+			if _, dup := v.fields[name]; dup {
+				return nil, gqlErr("input field " + quote(name) + " given twice")
+			}
+			v.fields[name] = f
 		}
-		return p.lex.next()
+		return v, p.lex.next()
 	}
-	return gqlErr("expected a value near " + quote(p.lex.text))
+	return nil, gqlErr("expected a value near " + quote(p.lex.text))
 }
 
 func (p *gqlParser) selectionSet() ([]gqlSel, error) {
@@ -400,7 +435,7 @@ func (p *gqlParser) selection() (gqlSel, error) {
 		}
 		s.alias = name
 	}
-	if err := p.arguments(); err != nil {
+	if s.args, err = p.arguments(); err != nil {
 		return gqlSel{}, err
 	}
 	if err := p.directives(); err != nil {

@@ -177,3 +177,41 @@ func TestReadGraphQLBody(t *testing.T) {
 		}
 	}
 }
+
+// TestGraphQLIDs: the ids of GraphQL root fields are read from literals,
+// variables (whole input or one field), defaults, and list coercion; an id
+// the gate cannot read refuses the request.
+func TestGraphQLIDs(t *testing.T) {
+	cases := []struct {
+		body string
+		want []string
+	}{
+		{`{"query": "query { mlflowGetRun(input: {runId: \"r1\"}) { run { info { runId } } } }"}`, []string{"run r1"}},
+		{`{"query": "query Q($input: MlflowGetRunInput) { mlflowGetRun(input: $input) { run { info { runId } } } }", "variables": {"input": {"runId": "r2"}}}`, []string{"run r2"}},
+		{`{"query": "query Q($id: String = \"r3\") { mlflowListArtifacts(input: {runUuid: $id}) { files { path } } }"}`, []string{"run r3"}},
+		{`{"query": "query Q($ids: [String]) { mlflowSearchRuns(input: {experimentIds: $ids}) { runs { info { runId } } } }", "variables": {"ids": ["1", "2"]}}`, []string{"experiment 1", "experiment 2"}},
+		{`{"query": "query { a: mlflowGetExperiment(input: {experimentId: \"7\"}) { experiment { name } } b: mlflowGetMetricHistoryBulkInterval(input: {runIds: \"r4\", metricKey: \"m\"}) { metrics { step } } }"}`, []string{"experiment 7", "run r4"}},
+	}
+	for _, c := range cases {
+		_, ids, err := ReadGraphQLRequest([]byte(c.body), 0)
+		if err != nil {
+			t.Fatalf("%s: %v", c.body, err)
+		}
+		var got []string
+		for _, id := range ids {
+			got = append(got, id.Kind.String()+" "+id.Value)
+		}
+		if strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf("%s: ids %v, want %v", c.body, got, c.want)
+		}
+	}
+	for _, body := range []string{
+		`{"query": "query { mlflowGetRun(input: {runId: {x: 1}}) { run { info { runId } } } }"}`,
+		`{"query": "query { mlflowGetRun(input: {runId: \"\"\"r\"\"\"}) { run { info { runId } } } }"}`,
+		`{"query": "query { mlflowGetRun(input: {runId: \"a\", runId: \"b\"}) { run { info { runId } } } }"}`,
+	} {
+		if _, _, err := ReadGraphQLRequest([]byte(body), 0); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("%s: %v, want a refusal", body, err)
+		}
+	}
+}

@@ -165,9 +165,11 @@ func ReadRequest(in Input) (*Request, error) {
 		}
 	}
 	if rt.Kind == KindGraphQL {
-		if req.Attrs.GraphQLFields, err = ReadGraphQLBody(in.Body, in.MaxBody); err != nil {
+		var ids []ID
+		if req.Attrs.GraphQLFields, ids, err = ReadGraphQLRequest(in.Body, in.MaxBody); err != nil {
 			return nil, err
 		}
+		req.Attrs.IDs = append(req.Attrs.IDs, ids...)
 	}
 	return req, nil
 }

@@ -161,6 +161,17 @@ const (
 	KindUITelemetry
 	// KindGraphQL reads a GraphQL document whose fields the decision reads.
 	KindGraphQL
+	// KindExperimentCreate and KindRegisteredModelCreate create the resource
+	// their body names: no grant can name it yet, and the proxy records the
+	// creator as its owner from MLflow's answer.
+	KindExperimentCreate
+	KindRegisteredModelCreate
+	// KindExperimentSearch, KindRegisteredModelSearch and KindModelVersionSearch
+	// list resources across experiments or registered models: when the
+	// caller's grants differ between resources, the proxy filters the pages.
+	KindExperimentSearch
+	KindRegisteredModelSearch
+	KindModelVersionSearch
 )
 
 var routeKindNames = [...]string{
@@ -169,6 +180,9 @@ var routeKindNames = [...]string{
 	KindPromptlabRunCreate: "promptlab-run-create", KindRunTagSet: "run-tag-set",
 	KindRunTagDelete: "run-tag-delete", KindRunLogBatch: "run-log-batch",
 	KindUITelemetry: "ui-telemetry", KindGraphQL: "graphql",
+	KindExperimentCreate: "experiment-create", KindRegisteredModelCreate: "registered-model-create",
+	KindExperimentSearch: "experiment-search", KindRegisteredModelSearch: "registered-model-search",
+	KindModelVersionSearch: "model-version-search",
 }
 
 func (k RouteKind) String() string {
@@ -186,6 +200,16 @@ func (k RouteKind) Upload() bool {
 // Overwrites reports whether the route can replace existing data without saying
 // so: an upload or a trace start, which the proxy checks before forwarding.
 func (k RouteKind) Overwrites() bool { return k.Upload() || k == KindTraceStart }
+
+// Creates reports whether the route creates the experiment or registered
+// model it names.
+func (k RouteKind) Creates() bool { return k == KindExperimentCreate || k == KindRegisteredModelCreate }
+
+// Searches reports whether the route lists resources whose grants the proxy
+// applies to each result.
+func (k RouteKind) Searches() bool {
+	return k == KindExperimentSearch || k == KindRegisteredModelSearch || k == KindModelVersionSearch
+}
 
 // CreatesRun reports whether the route creates a run, whose creator the proxy stamps.
 func (k RouteKind) CreatesRun() bool { return k == KindRunCreate || k == KindPromptlabRunCreate }

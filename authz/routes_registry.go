@@ -4,9 +4,9 @@ package authz
 // named, not numbered; prompts are registered models tagged mlflow.prompt.is_prompt,
 // so they travel through these same routes. Deleting tags and aliases is delete.
 var registryRoutes = []spec{
-	r(rest2, post, "/mlflow/registered-models/create", TypeRegisteredModel, write, b(IDRegisteredModel, "name")).why("creates a registered model"),
+	r(rest2, post, "/mlflow/registered-models/create", TypeRegisteredModel, write, b(IDRegisteredModel, "name")).why("creates a registered model").kind(KindRegisteredModelCreate),
 	r(rest2, get, "/mlflow/registered-models/get", TypeRegisteredModel, read, q(IDRegisteredModel, "name")),
-	r(rest2, get, "/mlflow/registered-models/search", TypeRegisteredModel, read).rep("order_by"),
+	r(rest2, get, "/mlflow/registered-models/search", TypeRegisteredModel, read).rep("order_by").kind(KindRegisteredModelSearch),
 	r(rest2, post, "/mlflow/registered-models/rename", TypeRegisteredModel, write, b(IDRegisteredModel, "name")).why("renames the model; versions and aliases move with it"),
 	r(rest2, patch, "/mlflow/registered-models/update", TypeRegisteredModel, write, b(IDRegisteredModel, "name")).why("sets the description"),
 	r(rest2, del, "/mlflow/registered-models/delete", TypeRegisteredModel, remove, b(IDRegisteredModel, "name")),
@@ -20,7 +20,7 @@ var registryRoutes = []spec{
 
 	r(rest2, post, "/mlflow/model-versions/create", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDRun, "run_id"), b(IDLoggedModel, "model_id")).why("registers a version of a run's or logged model's files, which MLflow checks against them").eff(whenOutsideLayout("source", manage, "makes MLflow serve files from a location the caller names, with its own credentials", promptSources...)),
 	r(rest2, get, "/mlflow/model-versions/get", TypeModelVersion, read, q(IDRegisteredModel, "name"), q(IDModelVersion, "version")),
-	r(rest2, get, "/mlflow/model-versions/search", TypeModelVersion, read).rep("order_by"),
+	r(rest2, get, "/mlflow/model-versions/search", TypeModelVersion, read).rep("order_by").kind(KindModelVersionSearch),
 	r(rest2, get, "/mlflow/model-versions/get-download-uri", TypeModelVersion, read, q(IDRegisteredModel, "name"), q(IDModelVersion, "version")),
 	r(rest2, patch, "/mlflow/model-versions/update", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDModelVersion, "version")).why("sets the description"),
 	r(rest2, post, "/mlflow/model-versions/transition-stage", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDModelVersion, "version")).why("moves the version to a stage").eff(whenTrue("archive_existing_versions", remove, "archives every other version in the target stage")),

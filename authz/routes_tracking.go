@@ -8,9 +8,9 @@ var trackingRoutes = []spec{
 	// Experiments.
 	r(rest2, get, "/mlflow/experiments/get", TypeExperiment, read, q(IDExperiment, "experiment_id")),
 	r(rest2, get, "/mlflow/experiments/get-by-name", TypeExperiment, read, q(IDExperimentName, "experiment_name")),
-	r(rest2, get, "/mlflow/experiments/search", TypeExperiment, read).rep("order_by"),
-	r(rest2, post, "/mlflow/experiments/search", TypeExperiment, read),
-	r(rest2, post, "/mlflow/experiments/create", TypeExperiment, write, b(IDExperimentName, "name")).why("creates an experiment").eff(whenSet("artifact_location", manage, "makes MLflow store the experiment's artifacts where the caller says, outside the gate's layout")),
+	r(rest2, get, "/mlflow/experiments/search", TypeExperiment, read).rep("order_by").kind(KindExperimentSearch),
+	r(rest2, post, "/mlflow/experiments/search", TypeExperiment, read).kind(KindExperimentSearch),
+	r(rest2, post, "/mlflow/experiments/create", TypeExperiment, write, b(IDExperimentName, "name")).why("creates an experiment").kind(KindExperimentCreate).eff(whenSet("artifact_location", manage, "makes MLflow store the experiment's artifacts where the caller says, outside the gate's layout")),
 	r(rest2, post, "/mlflow/experiments/update", TypeExperiment, write, b(IDExperiment, "experiment_id")).why("renames the experiment; ids and data stay"),
 	r(rest2, post, "/mlflow/experiments/set-experiment-tag", TypeExperiment, write, b(IDExperiment, "experiment_id")).
 		why("sets a tag value; tags are metadata, deleting one is delete").

@@ -169,6 +169,12 @@ func (g *Gate) modifyResponse(resp *http.Response) error {
 	if c != nil && c.stampRun && resp.StatusCode == http.StatusOK {
 		return g.tagCreatedRun(c, resp)
 	}
+	if c != nil && c.gqlFilter && resp.StatusCode == http.StatusOK {
+		return g.filterGraphQL(c, resp)
+	}
+	if c != nil && c.creates != 0 && resp.StatusCode == http.StatusOK && g.owners != nil && c.principal.Username != "" {
+		return g.recordOwner(c, resp)
+	}
 	return nil
 }
 
@@ -354,6 +360,10 @@ func (g *Gate) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	var status int
 	var code, msg, kind string
 	switch {
+	case errors.Is(err, errNotFiltered):
+		status, code, msg, kind = http.StatusBadGateway, codeBadGateway, "the gate could not filter MLflow's GraphQL answer", UpstreamUnreachable
+	case errors.Is(err, errOwnerNotRecorded):
+		status, code, msg, kind = http.StatusBadGateway, codeBadGateway, "MLflow created it but the gate could not record you as its owner; ask an administrator to grant it to you", UpstreamUnreachable
 	case errors.Is(err, errRunNotTagged):
 		status, code, msg, kind = http.StatusBadGateway, codeBadGateway, "MLflow created the run but the gate could not set its "+userTag+" tag", UpstreamUnreachable
 	case errors.Is(err, errSlowBody) || (c != nil && c.rate != nil && c.rate.tripped.Load()):

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +65,12 @@ type Config struct {
 	// Grants are the resource-level grants (authz.GrantHolder); nil: the route
 	// table alone decides.
 	Grants GrantSource
+	// PageKey seals the page tokens of filtered searches (search.go); replicas
+	// must share it. nil: a random key, good for this process only.
+	PageKey []byte
+	// Owners records who created an experiment or a registered model; nil:
+	// nobody is recorded.
+	Owners OwnerSink
 }
 
 // Gate is the authorizing reverse proxy. It is safe for concurrent use. Close
@@ -90,6 +97,8 @@ type Gate struct {
 	rp         *httputil.ReverseProxy
 	lookup     *http.Client // the gate's own questions to MLflow (overwrite.go, resources.go)
 	grants     GrantSource  // nil: no resource grants
+	pageKey    []byte
+	owners     OwnerSink
 	resolver   *resolver
 	transport  http.RoundTripper // toward MLflow, also for the gate's own follow-up calls
 	failures   *authFailures
@@ -175,7 +184,11 @@ func New(cfg Config) (*Gate, error) {
 		}
 		transport = NewTransport(timeout)
 	}
-	g.grants, g.resolver = cfg.Grants, newResolver()
+	g.grants, g.resolver, g.owners = cfg.Grants, newResolver(), cfg.Owners
+	if g.pageKey = cfg.PageKey; len(g.pageKey) == 0 {
+		g.pageKey = make([]byte, 32)
+		_, _ = rand.Read(g.pageKey)
+	}
 	g.lookup = &http.Client{Transport: transport, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	g.transport = transport

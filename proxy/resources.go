@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,21 +19,6 @@ import (
 // GrantSource is the resource grants in force (authz.GrantHolder); a nil set
 // means none are configured and the route table alone decides.
 type GrantSource interface{ Load() *authz.GrantSet }
-
-// grantKindOf is the kind of resource whose grants decide an id: everything
-// inside an experiment is decided on the experiment, model versions on their
-// registered model.
-func grantKindOf(k authz.IDKind) authz.GrantKind {
-	switch k {
-	case authz.IDExperiment, authz.IDExperimentName, authz.IDRun, authz.IDLoggedModel, authz.IDTrace, authz.IDArtifactPath:
-		return authz.GrantExperiment
-	case authz.IDRegisteredModel:
-		return authz.GrantRegisteredModel
-	case authz.IDGatewayEndpoint:
-		return authz.GrantGatewayEndpoint
-	}
-	return 0
-}
 
 // resourceRefusal is why the resource grants refused a request.
 type resourceRefusal struct {
@@ -53,36 +39,100 @@ func (r *resourceRefusal) Error() string {
 // the request is refused, never let through.
 var errUnresolved = errors.New("the resource this request names could not be found")
 
-// checkResources applies the resource grants to an allowed request: every id
-// it names must belong to a resource on which the caller's level allows the
-// request's scope. With no grant naming the caller for a kind, the role
-// default decides at once and nothing is looked up.
-func (g *Gate) checkResources(ctx context.Context, subject authz.Subject, req *authz.Request, scope authz.Scope) error {
+// errNotNamed: the call acts on resources it does not name (a listing the
+// gate cannot filter, a dataset or job found by its own id), so only a
+// caller who may act on every resource of the kind may make it.
+type errNotNamed struct {
+	kind  authz.GrantKind
+	scope authz.Scope
+}
+
+func (e *errNotNamed) Error() string {
+	return fmt.Sprintf("denied: this call does not name the %s it acts on, so it needs %s access to every %s; ask for it or use a call that names the %s",
+		e.kind, e.scope, e.kind, e.kind)
+}
+
+// checkResources applies the resource grants to a request the route table
+// allowed. Every id it names must belong to a resource on which the
+// caller's level allows the request's scope (read, for ids of another kind
+// than the route's: registering a version of a run needs write on the
+// model, read on the run's experiment). When the caller's roles allow the
+// scope on every resource of the kind and no grant to them gives less (the
+// shipped default, owners included), nothing is looked up.
+//
+// GraphQL's root fields name experiments and runs, checked like REST ids;
+// the registered models a run's modelVersions lists are filtered out of the
+// answer (filterGraphQL), and mlflowSearchModelVersions, whose filter names
+// no model, needs read on every registered model.
+//
+// A create route's own name is not checked (nothing can be granted on it
+// yet; the owner is recorded from MLflow's answer). A search route that
+// names no resource is filtered when the caller's grants differ between
+// resources (filter true). Any other route that names no resource of its
+// kind needs the scope on every resource of it.
+func (g *Gate) checkResources(ctx context.Context, subject authz.Subject, req *authz.Request, scope authz.Scope) (f filtering, err error) {
 	set := g.grants.Load()
-	if set == nil {
-		return nil
+	rt := req.Route()
+	if set == nil || rt == nil {
+		return filterNone, nil
 	}
-	for _, id := range req.Attrs.IDs {
-		kind := grantKindOf(id.Kind)
+	home := rt.GrantKind()
+	named := false
+	for i, id := range req.Attrs.IDs {
+		kind := id.Kind.GrantKind()
 		if kind == 0 {
 			continue
 		}
-		if level, uniform := set.Uniform(subject.Name, subject.Roles, kind); uniform {
-			if !level.Allows(scope) {
-				return &resourceRefusal{ref: authz.ResourceRef{Kind: kind, ID: id.Value}, level: level, scope: scope}
-			}
+		if rt.Kind.Creates() && i == 0 && kind == home {
+			named = true // the resource being created: see modifyResponse
 			continue
+		}
+		need := scope
+		if kind == home {
+			named = true
+		} else {
+			need = authz.ScopeRead
+		}
+		if set.Everywhere(subject.Name, subject.Roles, kind, need) {
+			continue
+		}
+		if level, uniform := set.Uniform(subject.Name, subject.Roles, kind); uniform {
+			return filterNone, &resourceRefusal{ref: authz.ResourceRef{Kind: kind, ID: id.Value}, level: level, scope: need}
 		}
 		ref, err := g.resolver.resolve(ctx, g, id)
 		if err != nil {
-			return err
+			return filterNone, err
 		}
-		if level, _, _ := set.LevelOf(subject.Name, subject.Roles, ref); !level.Allows(scope) {
-			return &resourceRefusal{ref: ref, level: level, scope: scope}
+		if level, _, _ := set.LevelOf(subject.Name, subject.Roles, ref); !level.Allows(need) {
+			return filterNone, &resourceRefusal{ref: ref, level: level, scope: need}
 		}
 	}
-	return nil
+	if rt.Kind == authz.KindGraphQL && !set.Everywhere(subject.Name, subject.Roles, authz.GrantRegisteredModel, authz.ScopeRead) {
+		if slices.Contains(req.Attrs.GraphQLFields, "query.mlflowSearchModelVersions") {
+			return filterNone, &errNotNamed{kind: authz.GrantRegisteredModel, scope: authz.ScopeRead}
+		}
+		return filterGraphQL, nil
+	}
+	if named || home == 0 {
+		return filterNone, nil
+	}
+	switch {
+	case set.Everywhere(subject.Name, subject.Roles, home, scope):
+		return filterNone, nil
+	case rt.Kind.Searches():
+		return filterSearch, nil
+	}
+	return filterNone, &errNotNamed{kind: home, scope: scope}
 }
+
+// filtering is what the proxy must take out of an allowed request's answer.
+type filtering uint8
+
+const (
+	filterNone    filtering = iota
+	filterSearch            // a search: the gate pages through MLflow itself (search.go)
+	filterGraphQL           // GraphQL: modelVersions of unreadable registered models go
+)
 
 // resolver maps ids to the resource whose grants decide them, asking MLflow
 // and remembering: what an id belongs to never changes (a run stays in its
@@ -229,6 +279,9 @@ func resourceDenied(err error) *refusal {
 	case errors.As(err, &rr):
 		return &refusal{Status: http.StatusForbidden, Code: codeDenied, Message: "mlflow-gate: " + rr.Error(),
 			Outcome: OutcomeDeny, Reason: "resource_level"}
+	case errors.As(err, new(*errNotNamed)):
+		return &refusal{Status: http.StatusForbidden, Code: codeDenied, Message: "mlflow-gate: " + err.Error(),
+			Outcome: OutcomeDeny, Reason: "resource_unnamed"}
 	case errors.Is(err, errUnresolved):
 		return &refusal{Status: http.StatusForbidden, Code: codeDenied,
 			Message: "mlflow-gate: denied: the resource this request names does not exist or cannot be checked",

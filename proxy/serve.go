@@ -27,8 +27,10 @@ type call struct {
 	body        []byte       // the buffered body to forward; nil: stream the client's
 	artifact    bool
 	status      int
-	rate        *minRateReader // the streamed body's rate limit, if any
-	stampRun    bool           // tag the run MLflow creates with mlflow.user (create-promptlab-run)
+	rate        *minRateReader  // the streamed body's rate limit, if any
+	stampRun    bool            // tag the run MLflow creates with mlflow.user (create-promptlab-run)
+	creates     authz.RouteKind // record the caller as the owner of what MLflow creates
+	gqlFilter   bool            // drop unreadable registered models from a GraphQL answer
 }
 
 type callKey struct{}
@@ -166,8 +168,9 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	filter := filterNone
 	if d.Allow && g.grants != nil {
-		if err := g.checkResources(r.Context(), subject, req, d.Scope); err != nil {
+		if filter, err = g.checkResources(r.Context(), subject, req, d.Scope); err != nil {
 			f := resourceDenied(err)
 			if f.Outcome == OutcomeUnavailable {
 				g.log.LogAttrs(r.Context(), slog.LevelWarn, "resource lookup failed", slog.String("error", err.Error()))
@@ -196,11 +199,18 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.stampRun = kind == authz.KindPromptlabRunCreate
 	}
 	c.body = body
+	c.gqlFilter = filter == filterGraphQL
+	if d.Route.Kind.Creates() {
+		c.creates = d.Route.Kind
+	}
 
 	g.metrics.Outcome(OutcomeAllow)
-	if !g.telemetry && d.Route.Kind == authz.KindUITelemetry {
+	switch {
+	case !g.telemetry && d.Route.Kind == authz.KindUITelemetry:
 		answerUITelemetry(c, r.Method)
-	} else {
+	case filter == filterSearch:
+		g.serveFiltered(c, w, r, subject, d.Route, body)
+	default:
 		g.forward(c, w, r)
 	}
 

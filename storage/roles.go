@@ -31,10 +31,14 @@ func (s *Store) CreateRole(ctx context.Context, actor Actor, name, description s
 			}
 			return err
 		}
-		// A new role is limited by the route table alone until an administrator
-		// narrows its default level on resources (private by default).
-		if _, err := tx.Exec(ctx, `INSERT INTO role_default_levels (role_id, level) VALUES ($1, 'manage')`, r.ID); err != nil {
-			return classify(err)
+		// A new role gives access to no resource until it is granted some or
+		// given a default level (perm default): a team role must not open
+		// every experiment when Default has been made private. Admin, if made
+		// by hand, manages everything, as the bootstrap's does.
+		if name == RoleAdmin {
+			if _, err := tx.Exec(ctx, `INSERT INTO role_default_levels (role_id, level) VALUES ($1, 'manage')`, r.ID); err != nil {
+				return classify(err)
+			}
 		}
 		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "role.create", Resource: "role:" + name})
 	})

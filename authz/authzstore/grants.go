@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/mlflow-gate/mlflow-gate/authz"
 	"github.com/mlflow-gate/mlflow-gate/storage"
@@ -44,6 +45,11 @@ type GrantsReader interface {
 	LoadResourceGrants(ctx context.Context) (storage.ResourceGrants, error)
 }
 
+// OwnerWriter stores owner grants (RecordOwner).
+type OwnerWriter interface {
+	PutResourceGrant(ctx context.Context, actor storage.Actor, g storage.ResourceGrant) error
+}
+
 // GrantsLoader keeps a GrantHolder equal to the compiled grants in the
 // database, following a storage.Feed: it reloads on every (re)connection and
 // on every ChangeGrants. Grants that do not compile keep the previous set
@@ -52,6 +58,7 @@ type GrantsLoader struct {
 	st     GrantsReader
 	holder *authz.GrantHolder
 	log    *slog.Logger
+	mu     sync.Mutex // one load at a time, so that a later read is never replaced by an earlier one
 }
 
 // NewGrantsLoader returns a loader whose holder holds nothing until a load.
@@ -80,6 +87,8 @@ func (g grantsFeed) Changed(ctx context.Context, c storage.Change) error {
 // error is returned (the feed reconnects and reloads); grants that do not
 // compile are logged and the previous set stays.
 func (l *GrantsLoader) Load(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	rg, err := l.st.LoadResourceGrants(ctx)
 	if err != nil {
 		return err
@@ -102,4 +111,21 @@ func (l *GrantsLoader) Load(ctx context.Context) error {
 	}
 	l.holder.Store(set)
 	return nil
+}
+
+// RecordOwner gives user manage on the resource they just created, marked
+// as the owner's grant, and reloads the grants before returning so that
+// the creator's next call on this replica finds it (the others follow the
+// change feed). It is the proxy's OwnerSink.
+func (l *GrantsLoader) RecordOwner(ctx context.Context, user string, kind authz.GrantKind, resource string) error {
+	w, ok := l.st.(OwnerWriter)
+	if !ok {
+		return errors.New("authzstore: the grants store cannot record owners")
+	}
+	err := w.PutResourceGrant(ctx, storage.Actor{Name: user}, storage.ResourceGrant{
+		Kind: kind.String(), User: user, Resource: resource, Level: authz.LevelManage.String(), Owner: true})
+	if err != nil {
+		return err
+	}
+	return l.Load(ctx)
 }

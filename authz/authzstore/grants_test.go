@@ -98,11 +98,25 @@ func TestResourceGrantsRoundTrip(t *testing.T) {
 }
 
 // TestUpgradeGivesExistingRolesTheirAccess: a database from before resource
-// grants gets default levels that keep every existing role's access.
+// grants gets default levels that keep every existing role's access: the
+// highest scope the route table gives the role, so the table alone still
+// limits it; a role the table gives nothing gets nothing.
 func TestUpgradeGivesExistingRolesTheirAccess(t *testing.T) {
 	st := seeded(t)
 	ctx := context.Background()
-	if _, err := st.CreateRole(ctx, storage.Actor{Name: "tester"}, "Reviewers", ""); err != nil {
+	a := storage.Actor{Name: "tester"}
+	for role, scope := range map[string]string{"Reviewers": "read", "Cleaners": "delete", "Empty": ""} {
+		if _, err := st.CreateRole(ctx, a, role, ""); err != nil {
+			t.Fatal(err)
+		}
+		if scope == "" {
+			continue
+		}
+		if _, err := st.AllowScopes(ctx, a, role, "runs", scope); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.AllowScopes(ctx, a, "Cleaners", "experiments", "read"); err != nil {
 		t.Fatal(err)
 	}
 	m, err := migrations.New(st.Pool)
@@ -120,7 +134,7 @@ func TestUpgradeGivesExistingRolesTheirAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{authz.RoleAdmin: "manage", authz.RoleDefault: "write", "Reviewers": "manage"}
+	want := map[string]string{authz.RoleAdmin: "manage", authz.RoleDefault: "write", "Reviewers": "read", "Cleaners": "delete", "Empty": ""}
 	for role, level := range want {
 		if rg.Defaults[role] != level {
 			t.Errorf("after the upgrade, %s's default is %q, want %q", role, rg.Defaults[role], level)

@@ -56,6 +56,7 @@ func root() *command {
 		sessionCommand(),
 		keysCommand(),
 		authzCommand(),
+		permCommand(),
 		{name: "version", short: "print the version", nargs: 0, group: "none",
 			action: func(_ context.Context, e *cli, _ *opts, _ []string) error {
 				fmt.Fprintln(e.stdout, "mlflow-gate", version)

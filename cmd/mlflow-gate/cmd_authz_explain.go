@@ -131,5 +131,8 @@ func explain(ctx context.Context, w io.Writer, ad *admin.Service, username strin
 	if len(x.GraphQL) > 0 {
 		fmt.Fprintf(tw, "graphql\t%s\n", strings.Join(x.GraphQL, ", "))
 	}
+	for _, g := range x.Grants {
+		fmt.Fprintf(tw, "grants\t%s\n", g)
+	}
 	return tw.Flush()
 }

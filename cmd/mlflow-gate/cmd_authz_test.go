@@ -111,9 +111,17 @@ func TestAuthzExportImport(t *testing.T) {
 	if out := mustGate(t, env, "authz", "import", changed); !strings.HasPrefix(out, wantDiff) || !strings.Contains(out, "imported") {
 		t.Fatalf("import: %q", out)
 	}
-	if out := mustGate(t, env, deleteRun...); !strings.HasPrefix(out, "ALLOW") || !strings.Contains(out, "allowed by Default#delete on runs") {
+	// The table is the ceiling; Default's level on experiments (write) still
+	// refuses a delete until the resource permissions allow it too.
+	if out := mustGate(t, env, deleteRun...); !strings.HasPrefix(out, "DENY") || !strings.Contains(out, "the table allows it: allowed by Default#delete on runs") ||
+		!strings.Contains(out, "needs delete on every experiment") {
 		t.Fatalf("after the import:\n%s", out)
 	}
+	mustGate(t, env, "perm", "default", "Default", "delete")
+	if out := mustGate(t, env, deleteRun...); !strings.HasPrefix(out, "ALLOW") || !strings.Contains(out, "allowed by Default#delete on runs") {
+		t.Fatalf("after perm default Default delete:\n%s", out)
+	}
+	mustGate(t, env, "perm", "default", "Default", "write")
 	mustGate(t, env, "authz", "import", file)
 	unchanged()
 

@@ -152,6 +152,8 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		Origin:      originOf(cfg.Issuer),
 		LoginPath:   idp.PathLogin,
 		Grants:      grants.Holder(),
+		Owners:      grants,
+		PageKey:     cfg.DeriveKey("search-pages"),
 	})
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)

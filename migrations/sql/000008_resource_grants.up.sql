@@ -24,7 +24,15 @@ CREATE TABLE role_default_levels (
     role_id uuid PRIMARY KEY REFERENCES roles (id) ON DELETE CASCADE,
     level   text NOT NULL CHECK (level IN ('none', 'read', 'write', 'delete', 'manage'))
 );
--- Upgrading changes nothing: Default may write on every resource, every other existing role
--- may do all its route table lets it (the table, not the resource, limits it today).
+-- Upgrading changes nothing: every existing role gets, on every resource, the highest scope
+-- the route table gives it anywhere (use counts as read), so the table alone still limits
+-- it. Roles the table gives nothing get no default. Admin manages everything.
 INSERT INTO role_default_levels (role_id, level)
-    SELECT id, CASE WHEN name = 'Default' THEN 'write' ELSE 'manage' END FROM roles;
+    SELECT r.id, CASE
+        WHEN r.name = 'Admin' OR bool_or('manage' = ANY (p.scopes)) THEN 'manage'
+        WHEN bool_or('delete' = ANY (p.scopes)) THEN 'delete'
+        WHEN bool_or('write' = ANY (p.scopes)) THEN 'write'
+        ELSE 'read' END
+    FROM roles r LEFT JOIN permissions p ON p.role_id = r.id
+    GROUP BY r.id, r.name
+    HAVING r.name = 'Admin' OR count(p.role_id) > 0;
