@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,9 +81,13 @@ func TestResourceGrantsDecideInsideAnExperiment(t *testing.T) {
 	eventually("before any grant", bob, http.StatusOK)
 
 	db := h.env["MLFLOW_GATE_DATABASE_URL"]
-	dbExec(t, db, `UPDATE role_default_levels SET level = 'none' WHERE role_id = (SELECT id FROM roles WHERE name = 'Default')`)
-	dbExec(t, db, `INSERT INTO resource_grants (kind, user_id, resource, level, owner)
-		SELECT 'experiment', id, $1, 'manage', true FROM users WHERE username = 'alice'`, exp)
+	// alice owns what she created: the gate recorded it from MLflow's answer.
+	if out, err := cli(t, h.env, "", "perm", "list", "--user", "alice"); err != nil || !strings.Contains(out, exp) || !strings.Contains(out, "manage") {
+		t.Fatalf("alice's owner grant: %v\n%s", err, out)
+	}
+	if out, err := cli(t, h.env, "", "perm", "default", "Default", "none"); err != nil {
+		t.Fatalf("perm default: %v\n%s", err, out)
+	}
 	eventually("private by default", bob, http.StatusForbidden)
 	eventually("alice's own experiment", h.alice, http.StatusOK)
 	if code := write(bob); code != http.StatusForbidden {

@@ -97,13 +97,22 @@ func (g *Gate) checkResources(ctx context.Context, subject authz.Subject, req *a
 			continue
 		}
 		if level, uniform := set.Uniform(subject.Name, subject.Roles, kind); uniform {
+			if g.absent(ctx, id, need) {
+				continue
+			}
 			return filterNone, &resourceRefusal{ref: authz.ResourceRef{Kind: kind, ID: id.Value}, level: level, scope: need}
 		}
 		ref, err := g.resolver.resolve(ctx, g, id)
+		if errors.Is(err, errUnresolved) && (g.absent(ctx, id, need) || (rt.Kind == authz.KindTraceStart && id.Kind == authz.IDTrace)) {
+			continue // a trace being started under a new id: its experiment decides
+		}
 		if err != nil {
 			return filterNone, err
 		}
 		if level, _, _ := set.LevelOf(subject.Name, subject.Roles, ref); !level.Allows(need) {
+			if g.absent(ctx, id, need) {
+				continue
+			}
 			return filterNone, &resourceRefusal{ref: ref, level: level, scope: need}
 		}
 	}
@@ -133,6 +142,28 @@ const (
 	filterSearch            // a search: the gate pages through MLflow itself (search.go)
 	filterGraphQL           // GraphQL: modelVersions of unreadable registered models go
 )
+
+// absent reports whether a read names, by name, an experiment or a
+// registered model that does not exist: MLflow then answers its own 404,
+// which the stock client's set_experiment and prompt registration expect
+// before they create one. (Names are unique, so whether one is taken is no
+// secret: creating it would tell as much.) Only reads, so that nothing is
+// written past the grants; a lookup failure counts as present (refused).
+func (g *Gate) absent(ctx context.Context, id authz.ID, need authz.Scope) bool {
+	if need != authz.ScopeRead {
+		return false
+	}
+	var err error
+	switch id.Kind {
+	case authz.IDExperimentName:
+		_, err = g.lookupString(ctx, "/api/2.0/mlflow/experiments/get-by-name", url.Values{"experiment_name": {id.Value}}, "experiment", "experiment_id")
+	case authz.IDRegisteredModel:
+		_, err = g.lookupString(ctx, "/api/2.0/mlflow/registered-models/get", url.Values{"name": {id.Value}}, "registered_model", "name")
+	default:
+		return false
+	}
+	return errors.Is(err, errUnresolved)
+}
 
 // resolver maps ids to the resource whose grants decide them, asking MLflow
 // and remembering: what an id belongs to never changes (a run stays in its

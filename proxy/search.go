@@ -264,8 +264,7 @@ type mlflowPage struct {
 
 // searchOnce asks MLflow for one page, as the caller.
 func (g *Gate) searchOnce(ctx context.Context, c *call, r *http.Request, sr *searchRequest, st searchPage, spec searchSpec) (mlflowPage, int, []byte, error) {
-	u := *g.upstream
-	u.Opaque = g.basePath + c.rawPath
+	target := g.upstream.Scheme + "://" + g.upstream.Host + g.basePath + c.rawPath
 	var body io.Reader
 	if sr.query != nil {
 		q := url.Values{}
@@ -276,7 +275,7 @@ func (g *Gate) searchOnce(ctx context.Context, c *call, r *http.Request, sr *sea
 		if st.Token != "" {
 			q.Set("page_token", st.Token)
 		}
-		u.RawQuery = q.Encode()
+		target += "?" + q.Encode()
 	} else {
 		m := make(map[string]any, len(sr.body)+2)
 		for k, v := range sr.body {
@@ -293,7 +292,7 @@ func (g *Gate) searchOnce(ctx context.Context, c *call, r *http.Request, sr *sea
 	if method == http.MethodHead {
 		method = http.MethodGet
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return mlflowPage{}, 0, nil, err
 	}
