@@ -22,12 +22,18 @@ type teamRig struct {
 	carol      string
 }
 
-func newTeamRig(t *testing.T) *teamRig {
+func newTeamRig(t *testing.T, extra ...string) *teamRig {
 	t.Helper()
 	db := storagetest.EmptyDatabase(t)
 	envA := gateEnv(t, db)
+	for i := 0; i+1 < len(extra); i += 2 {
+		envA[extra[i]] = extra[i+1]
+	}
 	a := startGate(t, envA)
 	envB := gateEnv(t, db)
+	for i := 0; i+1 < len(extra); i += 2 {
+		envB[extra[i]] = extra[i+1]
+	}
 	envB["MLFLOW_GATE_SECRET"] = envA["MLFLOW_GATE_SECRET"]
 	b := startGate(t, envB)
 	r := &teamRig{env: envA, a: a, b: b}
@@ -302,5 +308,61 @@ func TestFilteredSearchPages(t *testing.T) {
 	}
 	if code, body := do(t, r.b, r.bob, "GET", "/api/2.0/mlflow/experiments/search?max_results=2&page_token="+url.QueryEscape(first), nil); code != http.StatusBadRequest {
 		t.Fatalf("the token with another filter: %d %s", code, body)
+	}
+}
+
+// TestOwnRunsOnly: with MLFLOW_GATE_OWN_RUNS_ONLY, carol, who may write in
+// alice's experiment through team-a, logs into her own runs there but not
+// into alice's; alice, who manages the experiment, may touch carol's.
+func TestOwnRunsOnly(t *testing.T) {
+	r := newTeamRig(t, "MLFLOW_GATE_OWN_RUNS_ONLY", "true")
+	name := "own-" + randomSecret()[:8]
+	var exp struct {
+		ID string `json:"experiment_id"`
+	}
+	code, b := do(t, r.a, r.alice, "POST", "/api/2.0/mlflow/experiments/create", map[string]any{"name": name})
+	if code != http.StatusOK || json.Unmarshal(b, &exp) != nil {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	r.must(t, "perm", "grant", "--role", "team-a", "experiment", exp.ID, "write")
+	newRun := func(pat string) string {
+		t.Helper()
+		for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+			code, b := do(t, r.b, pat, "POST", "/api/2.0/mlflow/runs/create", map[string]any{"experiment_id": exp.ID})
+			var out struct {
+				Run struct {
+					Info struct {
+						RunID string `json:"run_id"`
+					}
+				}
+			}
+			if code == http.StatusOK && json.Unmarshal(b, &out) == nil {
+				return out.Run.Info.RunID
+			}
+			if time.Since(start) > time.Second {
+				t.Fatalf("runs/create: %d %s", code, b)
+			}
+		}
+	}
+	alices, carols := newRun(r.alice), newRun(r.carol)
+	logTo := func(pat, run string) (int, string) {
+		code, b := do(t, r.b, pat, "POST", "/api/2.0/mlflow/runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 1, "timestamp": time.Now().UnixMilli()})
+		return code, string(b)
+	}
+	if code, b := logTo(r.carol, carols); code != http.StatusOK {
+		t.Fatalf("carol into her own run: %d %s", code, b)
+	}
+	if code, b := logTo(r.carol, alices); code != http.StatusForbidden || !strings.Contains(b, "only your own runs") {
+		t.Fatalf("carol into alice's run: %d %s", code, b)
+	}
+	if code, b := do(t, r.b, r.carol, "POST", "/api/2.0/mlflow/runs/delete", map[string]any{"run_id": alices}); code != http.StatusForbidden {
+		t.Fatalf("carol deleting alice's run: %d %s", code, b)
+	}
+	if code, b := logTo(r.alice, carols); code != http.StatusOK {
+		t.Fatalf("alice (manage) into carol's run: %d %s", code, b)
+	}
+	// Reading stays shared.
+	if code, b := do(t, r.b, r.carol, "GET", "/api/2.0/mlflow/runs/get?run_id="+alices, nil); code != http.StatusOK {
+		t.Fatalf("carol reading alice's run: %d %s", code, b)
 	}
 }

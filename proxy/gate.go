@@ -68,6 +68,10 @@ type Config struct {
 	// PageKey seals the page tokens of filtered searches (search.go); replicas
 	// must share it. nil: a random key, good for this process only.
 	PageKey []byte
+	// OwnRunsOnly: inside an experiment where the caller's level is below
+	// manage, runs may be changed or deleted only by the user who created
+	// them (their mlflow.user, which the gate enforces).
+	OwnRunsOnly bool
 	// Owners records who created an experiment or a registered model; nil:
 	// nobody is recorded.
 	Owners OwnerSink
@@ -76,35 +80,36 @@ type Config struct {
 // Gate is the authorizing reverse proxy. It is safe for concurrent use. Close
 // it when done: it writes authentication-failure summaries in the background.
 type Gate struct {
-	upstream   *url.URL
-	basePath   string
-	hosts      []hostPattern
-	policy     *authz.Holder
-	auth       Authenticator
-	audit      AuditSink
-	metrics    Metrics
-	log        *slog.Logger
-	maxBody    int64
-	auditReads bool
-	workspaces bool
-	telemetry  bool
-	minRate    int64
-	grace      time.Duration
-	requestID  func(http.ResponseWriter, *http.Request) string
-	origin     string
-	loginPath  string
-	cop        *http.CrossOriginProtection
-	rp         *httputil.ReverseProxy
-	lookup     *http.Client // the gate's own questions to MLflow (overwrite.go, resources.go)
-	grants     GrantSource  // nil: no resource grants
-	pageKey    []byte
-	owners     OwnerSink
-	resolver   *resolver
-	transport  http.RoundTripper // toward MLflow, also for the gate's own follow-up calls
-	failures   *authFailures
-	stop       chan struct{} // closed by Close
-	flushDone  chan struct{} // closed when the failure flusher has stopped
-	closeOnce  sync.Once
+	upstream    *url.URL
+	basePath    string
+	hosts       []hostPattern
+	policy      *authz.Holder
+	auth        Authenticator
+	audit       AuditSink
+	metrics     Metrics
+	log         *slog.Logger
+	maxBody     int64
+	auditReads  bool
+	workspaces  bool
+	telemetry   bool
+	minRate     int64
+	grace       time.Duration
+	requestID   func(http.ResponseWriter, *http.Request) string
+	origin      string
+	loginPath   string
+	cop         *http.CrossOriginProtection
+	rp          *httputil.ReverseProxy
+	lookup      *http.Client // the gate's own questions to MLflow (overwrite.go, resources.go)
+	grants      GrantSource  // nil: no resource grants
+	pageKey     []byte
+	owners      OwnerSink
+	ownRunsOnly bool
+	resolver    *resolver
+	transport   http.RoundTripper // toward MLflow, also for the gate's own follow-up calls
+	failures    *authFailures
+	stop        chan struct{} // closed by Close
+	flushDone   chan struct{} // closed when the failure flusher has stopped
+	closeOnce   sync.Once
 }
 
 type hostPattern struct {
@@ -184,7 +189,7 @@ func New(cfg Config) (*Gate, error) {
 		}
 		transport = NewTransport(timeout)
 	}
-	g.grants, g.resolver, g.owners = cfg.Grants, newResolver(), cfg.Owners
+	g.grants, g.resolver, g.owners, g.ownRunsOnly = cfg.Grants, newResolver(), cfg.Owners, cfg.OwnRunsOnly
 	if g.pageKey = cfg.PageKey; len(g.pageKey) == 0 {
 		g.pageKey = make([]byte, 32)
 		_, _ = rand.Read(g.pageKey)

@@ -93,7 +93,8 @@ func (g *Gate) checkResources(ctx context.Context, subject authz.Subject, req *a
 		} else {
 			need = authz.ScopeRead
 		}
-		if set.Everywhere(subject.Name, subject.Roles, kind, need) {
+		ownRun := g.ownRunsOnly && id.Kind == authz.IDRun && (need == authz.ScopeWrite || need == authz.ScopeDelete)
+		if set.Everywhere(subject.Name, subject.Roles, kind, need) && (!ownRun || set.Everywhere(subject.Name, subject.Roles, kind, authz.ScopeManage)) {
 			continue
 		}
 		if level, uniform := set.Uniform(subject.Name, subject.Roles, kind); uniform {
@@ -109,11 +110,17 @@ func (g *Gate) checkResources(ctx context.Context, subject authz.Subject, req *a
 		if err != nil {
 			return filterNone, err
 		}
-		if level, _, _ := set.LevelOf(subject.Name, subject.Roles, ref); !level.Allows(need) {
+		level, _, _ := set.LevelOf(subject.Name, subject.Roles, ref)
+		if !level.Allows(need) {
 			if g.absent(ctx, id, need) {
 				continue
 			}
 			return filterNone, &resourceRefusal{ref: ref, level: level, scope: need}
+		}
+		if ownRun && level < authz.LevelManage {
+			if owner := g.resolver.runOwner(id.Value); owner != subject.Name {
+				return filterNone, &notYourRun{run: id.Value, owner: owner, scope: need}
+			}
 		}
 	}
 	if rt.Kind == authz.KindGraphQL && !set.Everywhere(subject.Name, subject.Roles, authz.GrantRegisteredModel, authz.ScopeRead) {
@@ -180,8 +187,27 @@ type resolveKey struct {
 }
 
 type resolved struct {
-	ref  authz.ResourceRef
-	good time.Time // the name is trusted until then
+	ref   authz.ResourceRef
+	good  time.Time // the name is trusted until then
+	owner string    // a run's mlflow.user, which only manage may change
+}
+
+// runOwner is the mlflow.user of a run resolve has seen ("" when unknown).
+func (rs *resolver) runOwner(run string) string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.entries[resolveKey{authz.IDRun, run}].owner
+}
+
+// notYourRun: with own-runs-only on, a write or delete on a run someone else
+// created, by a caller below manage on its experiment.
+type notYourRun struct {
+	run, owner string
+	scope      authz.Scope
+}
+
+func (e *notYourRun) Error() string {
+	return fmt.Sprintf("denied: run %s belongs to %q; in this experiment you may %s only your own runs (the gate's own-runs-only setting)", e.run, e.owner, e.scope)
 }
 
 const (
@@ -221,7 +247,11 @@ func (rs *resolver) resolve(ctx context.Context, g *Gate, id authz.ID) (authz.Re
 	var err error
 	switch id.Kind {
 	case authz.IDRun:
-		expID, err = g.lookupString(ctx, "/api/2.0/mlflow/runs/get", url.Values{"run_id": {id.Value}}, "run", "info", "experiment_id")
+		var owner string
+		if expID, owner, err = g.lookupRun(ctx, id.Value); err == nil {
+			rs.store(k, resolved{ref: authz.ResourceRef{Kind: authz.GrantExperiment, ID: expID}, owner: owner})
+			return rs.experiment(ctx, g, expID)
+		}
 	case authz.IDLoggedModel:
 		expID, err = g.lookupString(ctx, "/api/2.0/mlflow/logged-models/"+url.PathEscape(id.Value), nil, "model", "info", "experiment_id")
 	case authz.IDTrace:
@@ -264,6 +294,47 @@ func (rs *resolver) store(k resolveKey, r resolved) {
 		clear(rs.entries)
 	}
 	rs.entries[k] = r
+}
+
+// lookupRun is a run's experiment and its mlflow.user tag.
+func (g *Gate) lookupRun(ctx context.Context, run string) (expID, owner string, err error) {
+	resp, err := g.askMLflow(ctx, "/api/2.0/mlflow/runs/get", url.Values{"run_id": {run}})
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w", errLookup, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	switch {
+	case err != nil:
+		return "", "", fmt.Errorf("%w: %w", errLookup, err)
+	case resp.StatusCode == http.StatusNotFound,
+		resp.StatusCode == http.StatusBadRequest && strings.Contains(string(b), "RESOURCE_DOES_NOT_EXIST"):
+		return "", "", fmt.Errorf("%w: run %s", errUnresolved, run)
+	case resp.StatusCode != http.StatusOK:
+		return "", "", fmt.Errorf("%w: runs/get answered %s", errLookup, resp.Status)
+	}
+	var v struct {
+		Run struct {
+			Info struct {
+				ExperimentID string `json:"experiment_id"`
+			} `json:"info"`
+			Data struct {
+				Tags []struct{ Key, Value string } `json:"tags"`
+			} `json:"data"`
+		} `json:"run"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return "", "", fmt.Errorf("%w: runs/get: %w", errLookup, err)
+	}
+	if v.Run.Info.ExperimentID == "" {
+		return "", "", fmt.Errorf("%w: runs/get names no experiment", errUnresolved)
+	}
+	for _, t := range v.Run.Data.Tags {
+		if t.Key == userTag {
+			owner = t.Value
+		}
+	}
+	return v.Run.Info.ExperimentID, owner, nil
 }
 
 // lookupString asks MLflow and reads one string at path in its JSON answer.
@@ -310,6 +381,9 @@ func resourceDenied(err error) *refusal {
 	case errors.As(err, &rr):
 		return &refusal{Status: http.StatusForbidden, Code: codeDenied, Message: "mlflow-gate: " + rr.Error(),
 			Outcome: OutcomeDeny, Reason: "resource_level"}
+	case errors.As(err, new(*notYourRun)):
+		return &refusal{Status: http.StatusForbidden, Code: codeDenied, Message: "mlflow-gate: " + err.Error(),
+			Outcome: OutcomeDeny, Reason: "resource_run_owner"}
 	case errors.As(err, new(*errNotNamed)):
 		return &refusal{Status: http.StatusForbidden, Code: codeDenied, Message: "mlflow-gate: " + err.Error(),
 			Outcome: OutcomeDeny, Reason: "resource_unnamed"}

@@ -30,6 +30,7 @@ func (s *Server) register() {
 	s.registerUsers()
 	s.registerRoles()
 	s.registerPermissions()
+	s.registerGrants()
 	s.registerClients()
 	s.registerTokens()
 	s.registerSessions()

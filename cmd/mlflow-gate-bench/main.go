@@ -32,6 +32,7 @@ var benchmarks = []benchmark{
 	{"proxy", "gate vs bare httputil.ReverseProxy vs direct, against a trivial upstream", proxyOverhead},
 	{"mlflow", "gate vs direct, against the rig's real MLflow", mlflowOverhead},
 	{"propagation", "time until a second replica refuses a revoked role or disabled user", propagation},
+	{"search", "filtered experiments/search over 10,000 experiments and 50,000 runs, gate vs the same MLflow pages direct", searchOverhead},
 	{"ui", "MLflow UI first screen in Chromium, gate vs direct, and static asset headers", uiFirstScreen},
 }
 

@@ -46,6 +46,7 @@ type Config struct {
 	SessionIdleTTL         time.Duration
 	AllowedHosts           []string
 	AuditReads             bool
+	OwnRunsOnly            bool
 	AuditRetention         time.Duration
 	MLflowWorkspaces       bool
 	UITelemetry            bool
@@ -127,6 +128,8 @@ var settings = []setting{
 		usage: "comma-separated extra Host names the gate answers for besides the issuer's; others get 421", str: func(c *Config) *string { return &c.allowedHostsRaw }},
 	{flag: "audit-reads", env: "MLFLOW_GATE_AUDIT_READS", group: "serve", def: "false",
 		usage: "also audit allowed reads (writes, deletes and denials always are)", boolean: func(c *Config) *bool { return &c.AuditReads }},
+	{flag: "own-runs-only", env: "MLFLOW_GATE_OWN_RUNS_ONLY", group: "serve", def: "false",
+		usage: "in an experiment where a user's level is below manage, they may change or delete only the runs they created", boolean: func(c *Config) *bool { return &c.OwnRunsOnly }},
 	{flag: "audit-retention", env: "MLFLOW_GATE_AUDIT_RETENTION", group: "serve", def: "2160h",
 		usage: "audit records older than this are deleted", dur: func(c *Config) *time.Duration { return &c.AuditRetention }},
 	{flag: "shutdown-timeout", env: "MLFLOW_GATE_SHUTDOWN_TIMEOUT", group: "serve", def: "30s",

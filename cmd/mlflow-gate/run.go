@@ -153,6 +153,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		LoginPath:   idp.PathLogin,
 		Grants:      grants.Holder(),
 		Owners:      grants,
+		OwnRunsOnly: cfg.OwnRunsOnly,
 		PageKey:     cfg.DeriveKey("search-pages"),
 	})
 	if err != nil {
