@@ -21,6 +21,7 @@ var forbidden = map[string][]string{
 	"idp":        {"proxy", "web", "cmd", "admin"},
 	"admin":      {"proxy", "web", "cmd"},
 	"web":        {"proxy", "cmd"},
+	"artifacts":  {"storage", "migrations", "authz", "idp", "proxy", "web", "cmd", "admin"},
 }
 
 func TestDependenciesPointInward(t *testing.T) {
