@@ -200,6 +200,8 @@ func screenshots(t *testing.T, b *chromium, base string) {
 		{"admin-users", "/gate/admin/users", nil},
 		{"admin-user", "/gate/admin/users/bob", nil},
 		{"admin-permissions", "/gate/admin/permissions", nil},
+		// A grant just made through the page's form.
+		{"admin-grants", "/gate/admin/grants", func() { grantOnPage(t, b, "Default", "registered-model", "churn-model", "read") }},
 		{"admin-clients", "/gate/admin/clients", nil},
 		{"admin-audit", "/gate/admin/audit", nil},
 	}

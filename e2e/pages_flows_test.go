@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -227,30 +224,9 @@ func TestPagesAdminGrantsAResource(t *testing.T) {
 	h := newPagesRig(t)
 	admin := newChromium(t, 120*time.Second)
 	admin.signIn(t, h.g.URL, "/gate/admin/grants", "admin", pagesAdminPassword)
-	admin.do(t, "fill in the grant",
-		chromedp.Click(chromedp.CSS("#g-to-role")),
-		chromedp.SendKeys(chromedp.CSS("#g-principal"), "Default"),
-		chromedp.SetValue(chromedp.CSS("#g-kind"), "registered-model"),
-		chromedp.SendKeys(chromedp.CSS("#g-resource"), "churn-model"),
-		chromedp.SetValue(chromedp.CSS("#g-level"), "read"),
-		chromedp.Click(chromedp.CSS(`form[method="post"][action="/gate/admin/grants"] button[type=submit]`)))
-	admin.waitForText(t, "the grant listed", 10*time.Second, "now has read on", "churn-model")
+	grantOnPage(t, admin, "Default", "registered-model", "churn-model", "read")
 	if out, err := cli(t, h.env, "", "perm", "list", "--role", "Default"); err != nil || !strings.Contains(out, "churn-model") {
 		t.Fatalf("perm list after the page's grant: %v\n%s", err, out)
-	}
-	if os.Getenv("MLFLOW_GATE_UPDATE_SCREENSHOTS") == "1" {
-		for _, width := range []int64{1280, 390} {
-			admin.do(t, "viewport", chromedp.EmulateViewport(width, 900))
-			png, err := chromedp.Run(admin.tab, chromedp.FullScreenshot(100))
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("..", "docs", "screenshots", "pages-admin-grants-"+strconv.FormatInt(width, 10)+".png")
-			if err := os.WriteFile(path, png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		admin.do(t, "viewport", chromedp.EmulateViewport(1280, 900))
 	}
 	admin.do(t, "revoke it", chromedp.Click(chromedp.CSS(`form[action="/gate/admin/grants/revoke"] button[type=submit]`)))
 	admin.waitForText(t, "the revoke", 10*time.Second, "Grant removed")
@@ -258,4 +234,18 @@ func TestPagesAdminGrantsAResource(t *testing.T) {
 		t.Fatalf("perm list after the revoke: %v\n%s", err, out)
 	}
 	waitAudit(t, h.env["MLFLOW_GATE_DATABASE_URL"], `actor = 'admin' AND action = 'grant.put' AND resource LIKE '%churn-model'`, "the grant's audit row")
+}
+
+// grantOnPage fills in and sends the grant form of the open resource
+// permissions page, and waits for the grant to be listed.
+func grantOnPage(t *testing.T, b *chromium, role, kind, resource, level string) {
+	t.Helper()
+	b.do(t, "fill in the grant",
+		chromedp.Click(chromedp.CSS("#g-to-role")),
+		chromedp.SendKeys(chromedp.CSS("#g-principal"), role),
+		chromedp.SetValue(chromedp.CSS("#g-kind"), kind),
+		chromedp.SendKeys(chromedp.CSS("#g-resource"), resource),
+		chromedp.SetValue(chromedp.CSS("#g-level"), level),
+		chromedp.Click(chromedp.CSS(`form[method="post"][action="/gate/admin/grants"] button[type=submit]`)))
+	b.waitForText(t, "the grant listed", 10*time.Second, "now has "+level+" on", resource)
 }
