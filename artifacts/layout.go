@@ -87,7 +87,7 @@ func Parse(path string, file bool) (Path, error) {
 		return bad("the first segment is not an experiment id")
 	}
 	n := 3 // <exp>/<run>/artifacts
-	if segs[1%len(segs)] == "models" || segs[1%len(segs)] == "traces" {
+	if len(segs) > 1 && (segs[1] == "models" || segs[1] == "traces") {
 		n = 4 // <exp>/models/<id>/artifacts
 	}
 	if len(segs) < n || segs[n-1] != "artifacts" {

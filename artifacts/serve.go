@@ -95,11 +95,11 @@ func attachment(name string) string {
 		ascii = "download"
 	}
 	fallback := mime.FormatMediaType("attachment", map[string]string{"filename": ascii})
-	full := mime.FormatMediaType("x", map[string]string{"filename": name}) // x; filename*=utf-8''...
-	if fallback == "" || full == "" {
+	encoded := mime.FormatMediaType("attachment", map[string]string{"filename": name}) // attachment; filename*=utf-8''...
+	if fallback == "" || encoded == "" {
 		return "attachment"
 	}
-	return fallback + strings.TrimPrefix(full, "x")
+	return fallback + strings.TrimPrefix(encoded, "attachment")
 }
 
 // fail answers an S3 problem the way MLflow's clients understand, without

@@ -141,12 +141,14 @@ const singlePutMax = 5 << 30
 
 // Put stores body as the file. With a known size up to 5 GiB it is one
 // streamed PUT (nothing buffered); otherwise a multipart upload that holds one
-// part (16 MiB) in memory at a time. Unless replace, the write is conditional
+// part in memory at a time: minio-go's size for a known length (16 MiB up to
+// 156 GiB), 16 MiB for an unknown one (which caps it at 156 GiB, where
+// minio-go's own choice would buffer 560 MiB per upload). Unless replace, the write is conditional
 // (If-None-Match: *): S3 refuses it atomically when the file exists
 // (ErrExists), so two writers racing for a new name cannot both win.
 func (s *Store) Put(ctx context.Context, p Path, body io.Reader, size int64, contentType string, replace bool) error {
 	opts := minio.PutObjectOptions{ContentType: contentType, DisableMultipart: size >= 0 && size <= singlePutMax}
-	if size < 0 || size > singlePutMax {
+	if size < 0 {
 		opts.PartSize = 16 << 20
 	}
 	if !replace {

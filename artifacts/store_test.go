@@ -133,7 +133,7 @@ func TestStoreAgainstS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ok, _ := s.Exists(ctx, mustParse(t, root+"/a.txt", true)); !ok {
-		t.Error("deleting a removed a.txt: a delete matched a name's prefix")
+		t.Error("deleting a/ removed a.txt: a delete went beyond the folder it names")
 	}
 	if got, _ := s.List(ctx, mustParse(t, "10/"+run+"/artifacts", false)); names(got) != "other.txt:####" {
 		t.Errorf("experiment 10: %q", names(got))
