@@ -109,6 +109,8 @@ func (s *Store) fail(w http.ResponseWriter, r *http.Request, err error, log *slo
 	switch {
 	case errors.Is(err, ErrNotFound):
 		WriteError(w, http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST", "no such artifact")
+	case errors.Is(err, errUpload):
+		WriteError(w, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", "no such multipart upload of this file, or its parts do not match")
 	case errors.Is(err, ErrExists):
 		WriteError(w, http.StatusForbidden, "PERMISSION_DENIED", "the artifact exists, and replacing it needs delete")
 	case r.Context().Err() != nil:

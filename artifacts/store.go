@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -22,15 +24,34 @@ type Config struct {
 	Region    string // "" means us-east-1
 	AccessKey string
 	SecretKey string
+	// PublicEndpoint is the S3 endpoint as clients reach it (it may differ
+	// from Endpoint, which the gate uses). Set, presigned downloads and
+	// multipart uploads hand out URLs on it; "": every byte streams through
+	// the gate and the multipart calls answer 501.
+	PublicEndpoint string
+	PresignTTL     time.Duration // how long a presigned URL lives; 0: MaxPresignTTL
+	Logger         *slog.Logger  // where store failures are told; nil: nowhere
 }
+
+// MaxPresignTTL is the longest life of a presigned URL: long enough for one
+// part or one download to start, short enough that a leaked URL is soon
+// worthless.
+const MaxPresignTTL = 5 * time.Minute
 
 // Store reads and writes the artifact destination with standard S3 calls only
 // (minio-go), so MinIO, AWS S3 and versitygw all serve it.
 type Store struct {
-	s3     *minio.Client
-	bucket string
-	prefix string
+	s3       *minio.Client
+	public   *minio.Client // signs URLs for clients; nil: no presigned URLs
+	ttl      time.Duration
+	bucket   string
+	prefix   string
+	log      *slog.Logger
+	counters Counters
 }
+
+// Counters are the store's byte and URL counts since it was made.
+func (s *Store) Counters() *Counters { return &s.counters }
 
 // ErrNotFound: no such file (404).
 var ErrNotFound = errors.New("artifacts: no such artifact")
@@ -41,12 +62,33 @@ var ErrExists = errors.New("artifacts: the artifact exists")
 
 // New checks cfg and makes the client; it does not call S3 (Ping does).
 func New(cfg Config) (*Store, error) {
-	u, err := url.Parse(cfg.Endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return nil, fmt.Errorf("artifacts: the S3 endpoint must be http(s)://host[:port], got %q", cfg.Endpoint)
-	}
 	if cfg.Bucket == "" {
 		return nil, errors.New("artifacts: no bucket")
+	}
+	c, err := client(cfg.Endpoint, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{s3: c, bucket: cfg.Bucket, prefix: strings.Trim(cfg.Prefix, "/"), ttl: cfg.PresignTTL, log: cfg.Logger}
+	if s.ttl <= 0 || s.ttl > MaxPresignTTL {
+		s.ttl = MaxPresignTTL
+	}
+	if cfg.PublicEndpoint != "" {
+		if s.public, err = client(cfg.PublicEndpoint, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Presigns reports whether the store hands out presigned URLs.
+func (s *Store) Presigns() bool { return s.public != nil }
+
+func client(endpoint string, cfg Config) (*minio.Client, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("artifacts: an S3 endpoint must be http(s)://host[:port], got %q", endpoint)
 	}
 	region := cfg.Region
 	if region == "" {
@@ -55,12 +97,12 @@ func New(cfg Config) (*Store, error) {
 	c, err := minio.New(u.Host, &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: u.Scheme == "https",
-		Region: region, // known: no GetBucketLocation round trip
+		Region: region, // known: no GetBucketLocation round trip, and presigning is local
 	})
 	if err != nil {
 		return nil, fmt.Errorf("artifacts: %w", err)
 	}
-	return &Store{s3: c, bucket: cfg.Bucket, prefix: strings.Trim(cfg.Prefix, "/")}, nil
+	return c, nil
 }
 
 // Ping checks that the bucket is there and the credentials open it.

@@ -39,6 +39,9 @@ func (s spec) kind(k RouteKind) spec { s.routeKind = k; return s }
 // artifact marks a route outside TypeArtifact that serves artifact files (Route.Artifact).
 func (s spec) artifact() spec { s.files = true; return s }
 
+// gate says the gate serves the route's bytes from the artifact bucket itself.
+func (s spec) gate(op StoreOp) spec { s.store = op; return s }
+
 // fieldValues walks a dotted body path with the id reader's rules (lowerCamel
 // spellings on proto routes, "[]" over arrays) and returns the leaves themselves.
 func fieldValues(body *JSONValue, path string, proto bool) ([]*JSONValue, error) {

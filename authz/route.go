@@ -117,6 +117,10 @@ type Route struct {
 	// whose error bodies it passes through as they are. True for TypeArtifact and
 	// for the few routes of other types that serve files (spec.artifact).
 	Artifact bool
+	// Store is the artifact-store operation the gate performs itself, straight
+	// against the bucket, when it is configured with one (StoreNone: MLflow
+	// serves the route's bytes, with the same authorization).
+	Store StoreOp
 	// Effects are body fields that make the call do more than Scope says; the
 	// decision then asks for the effect's scope (effect.go).
 	Effects []Effect
@@ -192,6 +196,44 @@ func (k RouteKind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
+// StoreOp is an operation of MLflow's artifact proxy API that the gate serves
+// from the artifact bucket itself, so that artifact bytes never pass through
+// MLflow's process. The route's artifact path (a path parameter, or the
+// listing's path query) names the file.
+type StoreOp uint8
+
+// Store operations.
+const (
+	StoreNone StoreOp = iota
+	StoreList
+	StoreDownload
+	StoreUpload
+	StoreDelete
+	StoreMultipartCreate
+	StoreMultipartComplete
+	StoreMultipartAbort
+	StorePresignedDownload
+)
+
+var storeOpNames = [...]string{
+	StoreNone: "none", StoreList: "list", StoreDownload: "download", StoreUpload: "upload",
+	StoreDelete: "delete", StoreMultipartCreate: "mpu-create", StoreMultipartComplete: "mpu-complete",
+	StoreMultipartAbort: "mpu-abort", StorePresignedDownload: "presigned-download",
+}
+
+func (o StoreOp) String() string {
+	if int(o) < len(storeOpNames) && storeOpNames[o] != "" {
+		return storeOpNames[o]
+	}
+	return fmt.Sprintf("storeop(%d)", uint8(o))
+}
+
+// Multipart reports whether the operation reads a multipart upload's JSON
+// body (path, upload_id, parts), which the proxy buffers.
+func (o StoreOp) Multipart() bool {
+	return o == StoreMultipartCreate || o == StoreMultipartComplete || o == StoreMultipartAbort
+}
+
 // Upload reports whether the route writes artifact bytes at a name the caller picks.
 func (k RouteKind) Upload() bool {
 	return k == KindArtifactUpload || k == KindMultipartUpload || k == KindUIUpload
@@ -259,6 +301,11 @@ func (r *Route) String() string {
 	}
 	if r.Artifact {
 		b.WriteString(" artifact")
+		if r.Store != StoreNone {
+			b.WriteString(" bytes=gate:" + r.Store.String())
+		} else {
+			b.WriteString(" bytes=mlflow")
+		}
 	}
 	for _, e := range r.Effects {
 		b.WriteString(" | " + e.String() + ": " + e.Why)
@@ -302,6 +349,7 @@ type spec struct {
 	whyText    string
 	routeKind  RouteKind
 	files      bool
+	store      StoreOp
 }
 
 func r(pre prefixes, method, path string, typ ResourceType, scope Scope, ids ...IDSpec) spec {

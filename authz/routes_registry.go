@@ -36,15 +36,15 @@ var registryRoutes = []spec{
 // are the only routes with a trailing multi-segment parameter besides UI files, the
 // gateway's raw proxy and registry tag keys.
 var artifactRoutes = []spec{
-	r(rest2, get, "/mlflow-artifacts/artifacts", TypeArtifact, read, q(IDArtifactPath, "path")),
-	r(rest2, get, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, read, p(IDArtifactPath, "artifact_path")),
-	r(rest2, put, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("writes a new artifact file; over an existing file it is a delete").kind(KindArtifactUpload),
-	r(rest2, del, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, remove, p(IDArtifactPath, "artifact_path")),
-	r(rest2, post, "/mlflow-artifacts/mpu/create/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("starts a multipart upload of a new file; over an existing file it is a delete").kind(KindMultipartUpload),
-	r(rest2, post, "/mlflow-artifacts/mpu/complete/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("completes a multipart upload of a new file; over an existing file it is a delete").kind(KindMultipartUpload),
+	r(rest2, get, "/mlflow-artifacts/artifacts", TypeArtifact, read, q(IDArtifactPath, "path")).gate(StoreList),
+	r(rest2, get, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, read, p(IDArtifactPath, "artifact_path")).gate(StoreDownload),
+	r(rest2, put, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("writes a new artifact file; over an existing file it is a delete").kind(KindArtifactUpload).gate(StoreUpload),
+	r(rest2, del, "/mlflow-artifacts/artifacts/{artifact_path...}", TypeArtifact, remove, p(IDArtifactPath, "artifact_path")).gate(StoreDelete),
+	r(rest2, post, "/mlflow-artifacts/mpu/create/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("starts a multipart upload of a new file; over an existing file it is a delete").kind(KindMultipartUpload).gate(StoreMultipartCreate),
+	r(rest2, post, "/mlflow-artifacts/mpu/complete/{artifact_path...}", TypeArtifact, write, p(IDArtifactPath, "artifact_path")).why("completes a multipart upload of a new file; over an existing file it is a delete").kind(KindMultipartUpload).gate(StoreMultipartComplete),
 	// Aborting throws away the uploaded parts of upload_id, whoever started it.
-	r(rest2, post, "/mlflow-artifacts/mpu/abort/{artifact_path...}", TypeArtifact, remove, p(IDArtifactPath, "artifact_path")).why("discards the parts of an upload in progress, whoever started it"),
-	r(rest2, get, "/mlflow-artifacts/presigned/{artifact_path...}", TypeArtifact, read, p(IDArtifactPath, "artifact_path")),
+	r(rest2, post, "/mlflow-artifacts/mpu/abort/{artifact_path...}", TypeArtifact, remove, p(IDArtifactPath, "artifact_path")).why("discards the parts of an upload in progress, whoever started it").gate(StoreMultipartAbort),
+	r(rest2, get, "/mlflow-artifacts/presigned/{artifact_path...}", TypeArtifact, read, p(IDArtifactPath, "artifact_path")).gate(StorePresignedDownload),
 }
 
 // Webhooks (WebhookService) make the server send requests to a caller-chosen URL:

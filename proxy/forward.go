@@ -149,16 +149,35 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
+// inertTypes are the artifact types a browser shows without running
+// anything, which the UI previews: raster images, plain text, JSON and CSV.
+// SVG and HTML are not among them.
+var inertTypes = map[string]bool{
+	"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true, "image/bmp": true,
+	"text/plain": true, "application/json": true, "text/csv": true,
+}
+
+func inertType(contentType string) bool {
+	t, _, _ := strings.Cut(contentType, ";")
+	return inertTypes[strings.ToLower(strings.TrimSpace(t))]
+}
+
 // modifyResponse drops cookies MLflow might set (the gate owns its origin's
 // cookie names) and keeps artifact bytes from running as active content on the
 // gate's origin: CSP sandbox gives an HTML or SVG artifact opened in a tab an
-// opaque origin, and <img> sources in the UI are not affected.
+// opaque origin, and <img> sources in the UI are not affected. A successful
+// answer of a type outside the inert ones the UI previews is also an
+// attachment, so a browser saves it rather than showing it.
 func (g *Gate) modifyResponse(resp *http.Response) error {
 	resp.Header.Del("Set-Cookie")
 	c := callOf(resp.Request.Context())
 	if c != nil && c.artifact {
 		resp.Header.Set("Content-Security-Policy", "sandbox")
 		resp.Header.Set("X-Content-Type-Options", "nosniff")
+		if resp.StatusCode/100 == 2 && !inertType(resp.Header.Get("Content-Type")) &&
+			!strings.HasPrefix(strings.ToLower(resp.Header.Get("Content-Disposition")), "attachment") {
+			resp.Header.Set("Content-Disposition", "attachment")
+		}
 	}
 	if resp.StatusCode >= 500 && !isEventStream(resp.Header) {
 		g.hideServerError(c, resp)

@@ -75,6 +75,20 @@ type Config struct {
 	// Owners records who created an experiment or a registered model; nil:
 	// nobody is recorded.
 	Owners OwnerSink
+	// Artifacts serves the artifact proxy API's bytes straight from the
+	// bucket (the routes whose authz.Route.Store is set), after the same
+	// decision; nil: MLflow serves them. Not used with Workspaces, under
+	// which MLflow keeps each workspace's artifacts in a layout of its own.
+	Artifacts ArtifactStore
+}
+
+// ArtifactStore performs one of the artifact proxy API's operations on the
+// bucket and writes MLflow's answer. path is the route's artifact path as
+// the route table read it (percent-decoded, unchecked: the store checks it
+// against its layout); body is the buffered JSON body of a multipart call;
+// replace says the caller may replace an existing file (may delete).
+type ArtifactStore interface {
+	ServeArtifact(w http.ResponseWriter, r *http.Request, op authz.StoreOp, path string, body []byte, replace bool)
 }
 
 // Gate is the authorizing reverse proxy. It is safe for concurrent use. Close
@@ -103,6 +117,7 @@ type Gate struct {
 	grants      GrantSource  // nil: no resource grants
 	pageKey     []byte
 	owners      OwnerSink
+	artifacts   ArtifactStore // nil: MLflow serves artifact bytes
 	ownRunsOnly bool
 	resolver    *resolver
 	transport   http.RoundTripper // toward MLflow, also for the gate's own follow-up calls
@@ -190,6 +205,9 @@ func New(cfg Config) (*Gate, error) {
 		transport = NewTransport(timeout)
 	}
 	g.grants, g.resolver, g.owners, g.ownRunsOnly = cfg.Grants, newResolver(), cfg.Owners, cfg.OwnRunsOnly
+	if !cfg.Workspaces {
+		g.artifacts = cfg.Artifacts
+	}
 	if g.pageKey = cfg.PageKey; len(g.pageKey) == 0 {
 		g.pageKey = make([]byte, 32)
 		_, _ = rand.Read(g.pageKey)

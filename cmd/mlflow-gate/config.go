@@ -34,6 +34,8 @@ type Config struct {
 	S3AccessKey            string
 	S3SecretKey            string
 	S3Region               string
+	S3PublicEndpoint       string
+	S3PresignTTL           time.Duration
 	TrustedProxies         []netip.Prefix
 	LogLevel               string
 	ShutdownTimeout        time.Duration
@@ -108,6 +110,10 @@ var settings = []setting{
 		usage: "S3 secret access key", str: func(c *Config) *string { return &c.S3SecretKey }},
 	{flag: "s3-region", env: "MLFLOW_GATE_S3_REGION", group: "serve", def: "us-east-1",
 		usage: "S3 region", str: func(c *Config) *string { return &c.S3Region }},
+	{flag: "s3-public-endpoint", env: "MLFLOW_GATE_S3_PUBLIC_ENDPOINT", group: "serve",
+		usage: "S3 endpoint URL as clients reach it; set, downloads and multipart uploads use presigned URLs on it, empty streams every artifact byte through the gate", str: func(c *Config) *string { return &c.S3PublicEndpoint }},
+	{flag: "s3-presign-ttl", env: "MLFLOW_GATE_S3_PRESIGN_TTL", group: "serve", def: "5m",
+		usage: "lifetime of a presigned artifact URL, at most 5m", dur: func(c *Config) *time.Duration { return &c.S3PresignTTL }},
 	{flag: "trusted-proxies", env: "MLFLOW_GATE_TRUSTED_PROXIES", group: "serve",
 		usage: "comma-separated CIDRs whose X-Forwarded-* headers are believed; empty believes none", str: func(c *Config) *string { return &c.trustedProxiesRaw }},
 	{flag: "token-access-ttl", env: "MLFLOW_GATE_TOKEN_ACCESS_TTL", group: "secret", def: "10m",
@@ -315,6 +321,19 @@ func (c *Config) validateServe() []string {
 				p = append(p, req.name+" is required when MLFLOW_GATE_S3_ENDPOINT is set")
 			}
 		}
+		if c.S3Prefix != "" && strings.Trim(c.S3Prefix, "/") == "" {
+			p = append(p, "MLFLOW_GATE_S3_PREFIX must name a folder (like artifacts), or be empty for the bucket's root")
+		}
+	}
+	if c.S3PublicEndpoint != "" {
+		if c.S3Endpoint == "" {
+			p = append(p, "MLFLOW_GATE_S3_PUBLIC_ENDPOINT needs MLFLOW_GATE_S3_ENDPOINT")
+		} else if u, err := url.Parse(c.S3PublicEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			p = append(p, "MLFLOW_GATE_S3_PUBLIC_ENDPOINT must be an http(s) URL without a path")
+		}
+	}
+	if c.S3PresignTTL <= 0 || c.S3PresignTTL > 5*time.Minute {
+		p = append(p, "MLFLOW_GATE_S3_PRESIGN_TTL must be between 1s and 5m")
 	}
 	c.TrustedProxies = nil
 	for _, part := range strings.Split(c.trustedProxiesRaw, ",") {

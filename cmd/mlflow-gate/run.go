@@ -134,6 +134,15 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	upstream := &http.Client{Timeout: 3 * time.Second}
 	version := &mlflowVersion{}
 	version.set(checkMLflowVersion(ctx, upstream, cfg.MLflowURL, log))
+	store, err := openArtifacts(ctx, cfg, log, metrics.reg)
+	if err != nil {
+		return err
+	}
+	var artifactStore proxy.ArtifactStore
+	if store != nil {
+		artifactStore = artifactServer{store}
+		checkArtifactRoot(ctx, upstream, cfg.MLflowURL, cfg, log)
+	}
 	upstreamURL, _ := url.Parse(cfg.MLflowURL)
 	hosts, _ := hostsFor(cfg.Issuer)
 	gate, err := proxy.New(proxy.Config{
@@ -155,6 +164,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		Owners:      grants,
 		OwnRunsOnly: cfg.OwnRunsOnly,
 		PageKey:     cfg.DeriveKey("search-pages"),
+		Artifacts:   artifactStore,
 	})
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
