@@ -24,7 +24,7 @@ import (
 // that artifact bytes stream through the gate and not through MLflow.
 type Counters struct {
 	Downloaded atomic.Int64 // bytes sent to clients
-	Uploaded   atomic.Int64 // bytes received from clients and stored
+	Uploaded   atomic.Int64 // bytes received from clients and stored (not presigned parts, which go to S3 directly)
 	Presigned  atomic.Int64 // presigned URLs handed out
 }
 
@@ -233,12 +233,10 @@ func (s *Store) HandleMultipart(w http.ResponseWriter, r *http.Request, op Multi
 		if !replace {
 			opts.SetMatchETagExcept("*")
 		}
-		info, err := core.CompleteMultipartUpload(ctx, s.bucket, key, req.UploadID, parts, opts)
-		if err != nil {
+		if _, err := core.CompleteMultipartUpload(ctx, s.bucket, key, req.UploadID, parts, opts); err != nil {
 			s.fail(w, r, multipartError(err), s.log)
 			return
 		}
-		s.counters.Uploaded.Add(info.Size)
 		writeJSON(w, http.StatusOK, struct{}{})
 	case MultipartAbort:
 		if req.UploadID == "" {

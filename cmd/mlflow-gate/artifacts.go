@@ -48,7 +48,7 @@ func openArtifacts(ctx context.Context, cfg *Config, log *slog.Logger, reg *prom
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mlflow_gate_artifact_bytes_downloaded_total",
 			Help: "Artifact bytes the gate streamed from the bucket to clients."}, func() float64 { return float64(c.Downloaded.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mlflow_gate_artifact_bytes_uploaded_total",
-			Help: "Artifact bytes the gate stored in the bucket (streamed, or completed multipart uploads)."}, func() float64 { return float64(c.Uploaded.Load()) }),
+			Help: "Artifact bytes the gate streamed from clients to the bucket (presigned parts go to S3 directly)."}, func() float64 { return float64(c.Uploaded.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mlflow_gate_artifact_presigned_urls_total",
 			Help: "Presigned artifact URLs handed out (downloads and upload parts)."}, func() float64 { return float64(c.Presigned.Load()) }),
 	)

@@ -145,3 +145,33 @@ func readyHandler(st *storage.Store, client *http.Client, mlflowURL string, vers
 		writeJSON(w, http.StatusOK, body)
 	})
 }
+
+// cleanPaths refuses a request path with dot segments or empty segments
+// (decoded: %2e%2e is a dot segment too) with 400, before routing. Go's
+// ServeMux would otherwise answer it with a redirect to the cleaned path:
+// a client-side rewrite of what was asked, and for an artifact path a
+// traversal attempt that deserves a plain refusal. A trailing slash is fine.
+func cleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !cleanPath(r.URL.Path) {
+			proxy.WriteError(w, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", "the request path has an empty, . or .. segment")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath: a request target that is not a path (OPTIONS *) is left to the
+// mux, which refuses it.
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return true
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, s := range segs {
+		if s == "." || s == ".." || (s == "" && i != len(segs)-1) {
+			return false
+		}
+	}
+	return true
+}

@@ -199,7 +199,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 
 	// Outside-in: the recoverer sees every panic, the id is set before the
 	// request is logged and counted.
-	handler := chain(mux, recoverer(log), requestID, requestLog(log), metrics.instrument)
+	handler := chain(mux, recoverer(log), requestID, requestLog(log), metrics.instrument, cleanPaths)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
