@@ -34,6 +34,7 @@ var benchmarks = []benchmark{
 	{"propagation", "time until a second replica refuses a revoked role or disabled user", propagation},
 	{"search", "filtered experiments/search over 10,000 experiments and 50,000 runs, gate vs the same MLflow pages direct", searchOverhead},
 	{"ui", "MLflow UI first screen in Chromium, gate vs direct, and static asset headers", uiFirstScreen},
+	{"artifacts", "1 MiB and 256 MiB up and down: S3 directly, gate streamed, gate presigned, MLflow's proxy; gate RSS while 1 GiB streams", artifactsThroughput},
 }
 
 func main() {
