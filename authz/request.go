@@ -2,6 +2,7 @@ package authz
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -236,9 +237,47 @@ func (r *Request) fromJSON(body *JSONValue, spec IDSpec, proto bool) error {
 		}
 	}
 	for _, v := range vals {
+		if spec.URI {
+			if kind, id, ok := SourceTarget(v); ok {
+				r.Attrs.IDs = append(r.Attrs.IDs, ID{Kind: kind, Value: id, In: spec.In, Key: spec.Key})
+			}
+			continue
+		}
 		r.add(spec, v)
 	}
 	return nil
+}
+
+// SourceTarget is what an artifact URI inside MLflow's layout names:
+// runs:/<run>/... the run, models:/m-<id> the logged model,
+// models:/<name>/<version or alias> the registered model, and
+// mlflow-artifacts:/<path> the artifact path. Other URIs name nothing here
+// (the effects decide them).
+func SourceTarget(uri string) (IDKind, string, bool) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Host != "" || u.User != nil {
+		return 0, "", false
+	}
+	p := strings.TrimLeft(u.Path, "/")
+	if u.Opaque != "" { // scheme:path without a slash
+		p = u.Opaque
+	}
+	first, _, _ := strings.Cut(p, "/")
+	if first == "" {
+		return 0, "", false
+	}
+	switch u.Scheme {
+	case "runs":
+		return IDRun, first, true
+	case "models":
+		if strings.HasPrefix(first, "m-") && !strings.Contains(p, "/") {
+			return IDLoggedModel, first, true
+		}
+		return IDRegisteredModel, first, true
+	case "mlflow-artifacts":
+		return IDArtifactPath, p, true
+	}
+	return 0, "", false
 }
 
 // jsonPath returns the scalar values at a dotted path; "name[]" walks an array.

@@ -132,3 +132,29 @@ func TestReadRequestReusesTarget(t *testing.T) {
 		t.Fatalf("Locate of an unknown route: %+v, %v", tg, err)
 	}
 }
+
+func TestSourceTargetNamesWhatAVersionWouldServe(t *testing.T) {
+	for _, c := range []struct {
+		uri  string
+		kind IDKind
+		id   string
+		ok   bool
+	}{
+		{"runs:/abc/model", IDRun, "abc", true},
+		{"runs:///abc/model", IDRun, "abc", true},
+		{"models:/m-123", IDLoggedModel, "m-123", true},
+		{"models:/m-123/1", IDRegisteredModel, "m-123", true},
+		{"models:/churn/3", IDRegisteredModel, "churn", true},
+		{"mlflow-artifacts:/7/abc/artifacts/model", IDArtifactPath, "7/abc/artifacts/model", true},
+		{"mlflow-artifacts:7/abc/artifacts/model", IDArtifactPath, "7/abc/artifacts/model", true},
+		{"runs://other-host/abc/model", 0, "", false},
+		{"runs:/", 0, "", false},
+		{"s3://bucket/key", 0, "", false},
+		{"dummy-source", 0, "", false},
+	} {
+		kind, id, ok := SourceTarget(c.uri)
+		if kind != c.kind || id != c.id || ok != c.ok {
+			t.Errorf("SourceTarget(%q) = %v %q %v, want %v %q %v", c.uri, kind, id, ok, c.kind, c.id, c.ok)
+		}
+	}
+}

@@ -80,9 +80,17 @@ type IDSpec struct {
 	In   Source
 	Key  string
 	Alt  string
+	// URI: the field is an artifact URI (a model version's source) whose
+	// target is the id: runs:/<run>/... a run, models:/m-<id> a logged
+	// model, models:/<name>/... a registered model, mlflow-artifacts:/<path>
+	// an artifact path (so its experiment). Kind is then unused.
+	URI bool
 }
 
 func (s IDSpec) String() string {
+	if s.URI {
+		return "source_uri@" + s.In.String() + ":" + s.Key
+	}
 	k := s.Key
 	if s.Alt != "" {
 		k += "|" + s.Alt
@@ -367,6 +375,9 @@ func (s spec) pb() spec { t := true; s.proto = &t; return s }
 
 func q(k IDKind, key string) IDSpec  { return IDSpec{Kind: k, In: InQuery, Key: key} }
 func b(k IDKind, key string) IDSpec  { return IDSpec{Kind: k, In: InBody, Key: key} }
+
+// src is a body field holding an artifact URI whose target the request reads.
+func src(key string) IDSpec { return IDSpec{Kind: IDArtifactPath, In: InBody, Key: key, URI: true} }
 func p(k IDKind, name string) IDSpec { return IDSpec{Kind: k, In: InPath, Key: name} }
 func h(k IDKind, name string) IDSpec { return IDSpec{Kind: k, In: InHeader, Key: name} }
 

@@ -18,7 +18,7 @@ var registryRoutes = []spec{
 	r(rest2, post, "/mlflow/registered-models/alias", TypeRegisteredModel, write, b(IDRegisteredModel, "name")).why("points an alias at a version (moving it if it existed); the version itself stays"),
 	r(rest2, del, "/mlflow/registered-models/alias", TypeRegisteredModel, remove, b(IDRegisteredModel, "name")),
 
-	r(rest2, post, "/mlflow/model-versions/create", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDRun, "run_id"), b(IDLoggedModel, "model_id")).why("registers a version of a run's or logged model's files, which MLflow checks against them").eff(whenOutsideLayout("source", manage, "makes MLflow serve files from a location the caller names, with its own credentials", promptSources...)),
+	r(rest2, post, "/mlflow/model-versions/create", TypeModelVersion, write, b(IDRegisteredModel, "name"), b(IDRun, "run_id"), b(IDLoggedModel, "model_id"), src("source")).why("registers a version of a run's or logged model's files, which MLflow checks against them; the run, logged model or folder its source names must be readable (a registered model it names, writable)").eff(whenOutsideLayout("source", manage, "makes MLflow serve files from a location the caller names, with its own credentials", promptSources...)),
 	r(rest2, get, "/mlflow/model-versions/get", TypeModelVersion, read, q(IDRegisteredModel, "name"), q(IDModelVersion, "version")),
 	r(rest2, get, "/mlflow/model-versions/search", TypeModelVersion, read).rep("order_by").kind(KindModelVersionSearch),
 	r(rest2, get, "/mlflow/model-versions/get-download-uri", TypeModelVersion, read, q(IDRegisteredModel, "name"), q(IDModelVersion, "version")),

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -276,6 +277,33 @@ func TestArtifactsFailClosed(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+	// Nor may bob aim a model version of his own registered model at her
+	// files: the run or folder its source names must be readable to him.
+	model := uniqueName(t)
+	if code, b, _ := h.call(t, bob, "POST", "/api/2.0/mlflow/registered-models/create", map[string]any{"name": model}); code != http.StatusOK {
+		t.Fatalf("bob's registered model: %d %s", code, b)
+	}
+	bobExp := h.experiment(t, bob, uniqueName(t))
+	bobRun := h.must(t, bob, "POST", "/api/2.0/mlflow/runs/create", map[string]any{"experiment_id": bobExp, "start_time": time.Now().UnixMilli()})
+	bobRunID, _ := bobRun["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+	for _, body := range []map[string]any{
+		{"name": model, "source": "mlflow-artifacts:/" + root + "/dir"},
+		{"name": model, "source": "mlflow-artifacts:" + root},
+		{"name": model, "source": "runs:/" + run + "/dir", "run_id": bobRunID},
+		{"name": model, "source": "mlflow-artifacts:/" + root + "/dir", "run_id": bobRunID},
+	} {
+		if code, b, _ := h.call(t, bob, "POST", "/api/2.0/mlflow/model-versions/create", body); code != http.StatusForbidden {
+			t.Errorf("bob's model version from %v: %d %s", body, code, b)
+		}
+	}
+	// The control: from his own run it works.
+	if code, b, _ := h.call(t, bob, "POST", "/api/2.0/mlflow/model-versions/create", map[string]any{"name": model, "source": "runs:/" + bobRunID + "/model", "run_id": bobRunID}); code != http.StatusOK {
+		t.Errorf("bob's model version from his own run: %d %s", code, b)
+	}
+	versions := h.must(t, createPAT(t, h.env, "admin"), "GET", "/api/2.0/mlflow/model-versions/search?filter="+url.QueryEscape("name='"+model+"'"), nil)
+	if vs, _ := versions["model_versions"].([]any); len(vs) != 1 {
+		t.Errorf("bob's model should have the one version from his run: %v", versions)
 	}
 	if now := listing(); now != was {
 		t.Errorf("alice's files changed under bob's attempts:\nbefore %s\nafter  %s", was, now)
