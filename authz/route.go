@@ -373,11 +373,11 @@ func (s spec) first() spec { s.paramFirst = true; return s }
 // pb marks an entry outside the proto groups that is still read by _get_request_message.
 func (s spec) pb() spec { t := true; s.proto = &t; return s }
 
-func q(k IDKind, key string) IDSpec  { return IDSpec{Kind: k, In: InQuery, Key: key} }
-func b(k IDKind, key string) IDSpec  { return IDSpec{Kind: k, In: InBody, Key: key} }
+func q(k IDKind, key string) IDSpec { return IDSpec{Kind: k, In: InQuery, Key: key} }
+func b(k IDKind, key string) IDSpec { return IDSpec{Kind: k, In: InBody, Key: key} }
 
 // src is a body field holding an artifact URI whose target the request reads.
-func src(key string) IDSpec { return IDSpec{Kind: IDArtifactPath, In: InBody, Key: key, URI: true} }
+func src(key string) IDSpec          { return IDSpec{Kind: IDArtifactPath, In: InBody, Key: key, URI: true} }
 func p(k IDKind, name string) IDSpec { return IDSpec{Kind: k, In: InPath, Key: name} }
 func h(k IDKind, name string) IDSpec { return IDSpec{Kind: k, In: InHeader, Key: name} }
 
