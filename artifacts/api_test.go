@@ -3,6 +3,7 @@ package artifacts
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -132,4 +133,41 @@ func TestMultipartAndPresignedAgainstS3(t *testing.T) {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestStoreGoneIsA502WithoutInternals: with nothing listening where S3
+// should be, every handler answers MLflow's 502 shape, names no address or
+// S3 error, and logs the detail.
+func TestStoreGoneIsA502WithoutInternals(t *testing.T) {
+	ln := httptest.NewServer(http.NotFoundHandler())
+	addr := ln.URL
+	ln.Close() // nothing listens there now
+	var logs strings.Builder
+	s, err := New(Config{Endpoint: addr, Bucket: "b", Prefix: "artifacts", AccessKey: "k", SecretKey: "s", PublicEndpoint: addr,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const root = "3/0123456789abcdef0123456789abcdef/artifacts"
+	calls := map[string]func(w http.ResponseWriter, r *http.Request){
+		"list":     func(w http.ResponseWriter, r *http.Request) { s.HandleList(w, r, root) },
+		"download": func(w http.ResponseWriter, r *http.Request) { s.HandleDownload(w, r, root+"/a.txt") },
+		"upload":   func(w http.ResponseWriter, r *http.Request) { s.HandleUpload(w, r, root+"/a.txt", false) },
+		"delete":   func(w http.ResponseWriter, r *http.Request) { s.HandleDelete(w, r, root+"/a.txt") },
+		"presign":  func(w http.ResponseWriter, r *http.Request) { s.HandlePresigned(w, r, root+"/a.txt") },
+		"mpu": func(w http.ResponseWriter, r *http.Request) {
+			s.HandleMultipart(w, r, MultipartCreate, root, []byte(`{"path":"a.bin","num_parts":1}`), false)
+		},
+	}
+	host := strings.TrimPrefix(addr, "http://")
+	for name, call := range calls {
+		rec := httptest.NewRecorder()
+		call(rec, httptest.NewRequest(http.MethodPut, "/x", strings.NewReader("bytes")))
+		if rec.Code != http.StatusBadGateway || !strings.Contains(rec.Body.String(), `"TEMPORARILY_UNAVAILABLE"`) || strings.Contains(rec.Body.String(), host) {
+			t.Errorf("%s: %d %s", name, rec.Code, rec.Body.String())
+		}
+	}
+	if !strings.Contains(logs.String(), "artifact store") {
+		t.Errorf("the failures were not logged:\n%s", logs.String())
+	}
 }
