@@ -221,12 +221,15 @@ const (
 	StoreMultipartComplete
 	StoreMultipartAbort
 	StorePresignedDownload
+	// StoreRunFile is the UI's get-artifact: a file named by a run and a path
+	// relative to the run's artifact root, which the proxy looks up.
+	StoreRunFile
 )
 
 var storeOpNames = [...]string{
 	StoreNone: "none", StoreList: "list", StoreDownload: "download", StoreUpload: "upload",
 	StoreDelete: "delete", StoreMultipartCreate: "mpu-create", StoreMultipartComplete: "mpu-complete",
-	StoreMultipartAbort: "mpu-abort", StorePresignedDownload: "presigned-download",
+	StoreMultipartAbort: "mpu-abort", StorePresignedDownload: "presigned-download", StoreRunFile: "run-file",
 }
 
 func (o StoreOp) String() string {

@@ -380,9 +380,14 @@ func TestArtifactsFailClosed(t *testing.T) {
 		!strings.HasPrefix(hdr.Get("Content-Disposition"), "attachment") {
 		t.Errorf("report.html: %d %v", code, hdr)
 	}
-	code, _, hdr = h.call(t, h.alice, "GET", "/get-artifact?run_id="+run+"&path=report.html", nil)
+	code, body, hdr := h.call(t, h.alice, "GET", "/get-artifact?run_id="+run+"&path=report.html", nil)
 	if code != http.StatusOK || hdr.Get("Content-Security-Policy") != "sandbox" || hdr.Get("X-Content-Type-Options") != "nosniff" ||
-		!strings.HasPrefix(hdr.Get("Content-Disposition"), "attachment") {
+		!strings.HasPrefix(hdr.Get("Content-Disposition"), "attachment") || !strings.Contains(string(body), "<script>") {
 		t.Errorf("report.html through get-artifact: %d %v", code, hdr)
+	}
+	// The UI's get-artifact and every call above were served from S3 by the
+	// gate: MLflow's access log has no artifact request of the run.
+	if lines := mlflowArtifactRequests(t, run); len(lines) > 0 {
+		t.Errorf("MLflow served artifact requests of the run:\n%s", strings.Join(lines, "\n"))
 	}
 }

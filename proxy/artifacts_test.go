@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -89,17 +90,49 @@ func TestArtifactRoutesGoToTheStore(t *testing.T) {
 		t.Errorf("a denied call reached the store (%d calls) or MLflow (%d)", len(store.calls)-n, echo.count())
 	}
 
-	// Routes whose bytes MLflow serves still go to MLflow.
-	f.do(t, "GET", "/get-artifact?run_id=0123456789abcdef0123456789abcdef&path=a.txt", "alice-token", nil)
-	if echo.count() != 1 {
-		t.Errorf("get-artifact did not reach MLflow")
+	// get-artifact: a run whose root is the gate's layout is served by the
+	// store at <root>/<path>; another root, or a path MLflow would refuse, is
+	// left to MLflow.
+	seen := map[string]int{}
+	var mu sync.Mutex
+	mlflow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path]++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Query().Get("run_id") {
+		case "r1":
+			_, _ = io.WriteString(w, `{"run":{"info":{"experiment_id":"1","artifact_uri":"mlflow-artifacts:/1/r1/artifacts"}}}`)
+		case "r2":
+			_, _ = io.WriteString(w, `{"run":{"info":{"experiment_id":"1","artifact_uri":"s3://elsewhere/1/r2"}}}`)
+		default:
+			_, _ = io.WriteString(w, `{}`)
+		}
+	}))
+	defer mlflow.Close()
+	g := newFixture(t, mlflow.URL, func(c *Config) { c.Artifacts = store })
+	n = len(store.calls)
+	for i := range 2 {
+		if resp := g.do(t, "GET", "/get-artifact?run_id=r1&path=sub/a.txt", "alice-token", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("get-artifact: %d", resp.StatusCode)
+		}
+		if got := store.calls[len(store.calls)-1]; len(store.calls) != n+i+1 || got != (storeCall{op: authz.StoreDownload, path: "1/r1/artifacts/sub/a.txt"}) {
+			t.Fatalf("get-artifact: the store got %+v", got)
+		}
 	}
+	g.do(t, "GET", "/get-artifact?run_uuid=r2&path=a.txt", "alice-token", nil)
+	g.do(t, "GET", "/get-artifact?run_id=r1&path=../a.txt", "alice-token", nil)
+	mu.Lock()
+	if seen["/api/2.0/mlflow/runs/get"] != 2 || seen["/get-artifact"] != 2 || len(store.calls) != n+2 {
+		t.Errorf("MLflow saw %v (the run looked up once each, the other two get-artifact forwarded); store calls %d", seen, len(store.calls)-n)
+	}
+	mu.Unlock()
 
 	// Under Workspaces the store is not used.
 	ws := newFixture(t, echo.URL, func(c *Config) { c.Artifacts = store; c.Workspaces = true })
 	n = len(store.calls)
 	ws.do(t, "GET", "/api/2.0/mlflow-artifacts/artifacts?path="+root, "alice-token", nil)
-	if len(store.calls) != n || echo.count() != 2 {
+	if len(store.calls) != n || echo.count() != 1 {
 		t.Errorf("with Workspaces the listing went to the store")
 	}
 }

@@ -190,6 +190,7 @@ type resolved struct {
 	ref   authz.ResourceRef
 	good  time.Time // the name is trusted until then
 	owner string    // a run's mlflow.user, which only manage may change
+	root  string    // a run's artifact URI, which never changes
 }
 
 // runOwner is the mlflow.user of a run resolve has seen ("" when unknown).
@@ -247,9 +248,9 @@ func (rs *resolver) resolve(ctx context.Context, g *Gate, id authz.ID) (authz.Re
 	var err error
 	switch id.Kind {
 	case authz.IDRun:
-		var owner string
-		if expID, owner, err = g.lookupRun(ctx, id.Value); err == nil {
-			rs.store(k, resolved{ref: authz.ResourceRef{Kind: authz.GrantExperiment, ID: expID}, owner: owner})
+		var owner, root string
+		if expID, owner, root, err = g.lookupRun(ctx, id.Value); err == nil {
+			rs.store(k, resolved{ref: authz.ResourceRef{Kind: authz.GrantExperiment, ID: expID}, owner: owner, root: root})
 			return rs.experiment(ctx, g, expID)
 		}
 	case authz.IDLoggedModel:
@@ -296,27 +297,46 @@ func (rs *resolver) store(k resolveKey, r resolved) {
 	rs.entries[k] = r
 }
 
-// lookupRun is a run's experiment and its mlflow.user tag.
-func (g *Gate) lookupRun(ctx context.Context, run string) (expID, owner string, err error) {
+// runRoot is a run's experiment and artifact URI, from the resolver's
+// memory or MLflow.
+func (rs *resolver) runRoot(ctx context.Context, g *Gate, run string) (expID, root string, err error) {
+	k := resolveKey{authz.IDRun, run}
+	rs.mu.Lock()
+	e, ok := rs.entries[k]
+	rs.mu.Unlock()
+	if ok && e.root != "" {
+		return e.ref.ID, e.root, nil
+	}
+	expID, owner, root, err := g.lookupRun(ctx, run)
+	if err != nil {
+		return "", "", err
+	}
+	rs.store(k, resolved{ref: authz.ResourceRef{Kind: authz.GrantExperiment, ID: expID}, owner: owner, root: root})
+	return expID, root, nil
+}
+
+// lookupRun is a run's experiment, its mlflow.user tag and its artifact URI.
+func (g *Gate) lookupRun(ctx context.Context, run string) (expID, owner, root string, err error) {
 	resp, err := g.askMLflow(ctx, "/api/2.0/mlflow/runs/get", url.Values{"run_id": {run}})
 	if err != nil {
-		return "", "", fmt.Errorf("%w: %w", errLookup, err)
+		return "", "", "", fmt.Errorf("%w: %w", errLookup, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	switch {
 	case err != nil:
-		return "", "", fmt.Errorf("%w: %w", errLookup, err)
+		return "", "", "", fmt.Errorf("%w: %w", errLookup, err)
 	case resp.StatusCode == http.StatusNotFound,
 		resp.StatusCode == http.StatusBadRequest && strings.Contains(string(b), "RESOURCE_DOES_NOT_EXIST"):
-		return "", "", fmt.Errorf("%w: run %s", errUnresolved, run)
+		return "", "", "", fmt.Errorf("%w: run %s", errUnresolved, run)
 	case resp.StatusCode != http.StatusOK:
-		return "", "", fmt.Errorf("%w: runs/get answered %s", errLookup, resp.Status)
+		return "", "", "", fmt.Errorf("%w: runs/get answered %s", errLookup, resp.Status)
 	}
 	var v struct {
 		Run struct {
 			Info struct {
 				ExperimentID string `json:"experiment_id"`
+				ArtifactURI  string `json:"artifact_uri"`
 			} `json:"info"`
 			Data struct {
 				Tags []struct{ Key, Value string } `json:"tags"`
@@ -324,17 +344,17 @@ func (g *Gate) lookupRun(ctx context.Context, run string) (expID, owner string, 
 		} `json:"run"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
-		return "", "", fmt.Errorf("%w: runs/get: %w", errLookup, err)
+		return "", "", "", fmt.Errorf("%w: runs/get: %w", errLookup, err)
 	}
 	if v.Run.Info.ExperimentID == "" {
-		return "", "", fmt.Errorf("%w: runs/get names no experiment", errUnresolved)
+		return "", "", "", fmt.Errorf("%w: runs/get names no experiment", errUnresolved)
 	}
 	for _, t := range v.Run.Data.Tags {
 		if t.Key == userTag {
 			owner = t.Value
 		}
 	}
-	return v.Run.Info.ExperimentID, owner, nil
+	return v.Run.Info.ExperimentID, owner, v.Run.Info.ArtifactURI, nil
 }
 
 // lookupString asks MLflow and reads one string at path in its JSON answer.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -157,8 +158,29 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	subject := authz.Subject{Name: p.Username, Roles: p.Roles}
 	d := g.policy.Decide(subject, req)
 	fromStore := g.artifacts != nil && d.Route != nil && d.Route.Store != authz.StoreNone
+	// The resource grants first: a caller without access to the experiment
+	// makes the gate ask MLflow nothing on their behalf.
+	filter := filterNone
+	resources := func() bool {
+		if !d.Allow || g.grants == nil {
+			return true
+		}
+		if filter, err = g.checkResources(r.Context(), subject, req, d.Scope); err != nil {
+			f := resourceDenied(err)
+			if f.Outcome == OutcomeUnavailable {
+				g.log.LogAttrs(r.Context(), slog.LevelWarn, "resource lookup failed", slog.String("error", err.Error()))
+			}
+			g.refuse(c, r, req, &d, f)
+			return false
+		}
+		return true
+	}
+	if !resources() {
+		return
+	}
 	if d.Allow && d.Route.Kind.Overwrites() && !fromStore {
 		// (The store makes its writes conditional instead: serveArtifact.)
+		scope := d.Scope
 		if d, err = g.checkOverwrite(r.Context(), subject, req, d, c.rawQuery, body); err != nil {
 			if errors.Is(err, errLookup) {
 				g.log.LogAttrs(r.Context(), slog.LevelWarn, "overwrite check failed", slog.String("error", err.Error()))
@@ -169,15 +191,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.refuse(c, r, req, &d, unreadable(err))
 			return
 		}
-	}
-	filter := filterNone
-	if d.Allow && g.grants != nil {
-		if filter, err = g.checkResources(r.Context(), subject, req, d.Scope); err != nil {
-			f := resourceDenied(err)
-			if f.Outcome == OutcomeUnavailable {
-				g.log.LogAttrs(r.Context(), slog.LevelWarn, "resource lookup failed", slog.String("error", err.Error()))
-			}
-			g.refuse(c, r, req, &d, f)
+		if d.Scope != scope && !resources() { // raised to a delete: the grants must allow that too
 			return
 		}
 	}
@@ -247,12 +261,49 @@ func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, su
 	if ps := req.Attrs.Values(authz.IDArtifactPath); len(ps) > 0 {
 		path = ps[0]
 	}
+	if op == authz.StoreRunFile {
+		var ok bool
+		if path, ok = g.runFile(r.Context(), c, req); !ok {
+			g.forward(c, w, r) // not in the gate's layout (or unknown): MLflow answers as before
+			return
+		}
+		op = authz.StoreDownload
+	}
 	in := r
 	if op == authz.StoreUpload {
 		in = r.Clone(r.Context())
 		in.Body, c.rate = limitBodyRate(w, r, g.minRate, g.grace)
 	}
 	g.artifacts.ServeArtifact(c, in, op, path, body, replace)
+}
+
+// runFile is the artifact path of get-artifact's ?path= below the run's
+// artifact root, when that root is the gate's layout (mlflow-artifacts:/ on
+// this server, inside the run's own experiment). ok false: MLflow serves it.
+// A path MLflow would refuse is left for it to refuse.
+func (g *Gate) runFile(ctx context.Context, c *call, req *authz.Request) (string, bool) {
+	runs := req.Attrs.Values(authz.IDRun)
+	q, err := authz.ParseQuery(c.rawQuery, req.Route().Repeat)
+	if err != nil || len(runs) != 1 {
+		return "", false
+	}
+	rel, _ := q.Get("path")
+	if !cleanRelPath(rel) {
+		return "", false
+	}
+	expID, root, err := g.resolver.runRoot(ctx, g, runs[0])
+	if err != nil {
+		return "", false
+	}
+	u, err := url.Parse(root)
+	if err != nil || u.Scheme != "mlflow-artifacts" || u.Host != "" || u.User != nil || u.RawQuery != "" {
+		return "", false
+	}
+	dir := strings.Trim(u.Path, "/")
+	if first, _, _ := strings.Cut(dir, "/"); first != expID {
+		return "", false
+	}
+	return dir + "/" + rel, true
 }
 
 // forward hands an allowed request to the reverse proxy.
