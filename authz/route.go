@@ -224,12 +224,16 @@ const (
 	// StoreRunFile is the UI's get-artifact: a file named by a run and a path
 	// relative to the run's artifact root, which the proxy looks up.
 	StoreRunFile
+	// StoreVersionFile is model-versions/get-artifact: a file below the
+	// model version's download URI, which the proxy asks MLflow for.
+	StoreVersionFile
 )
 
 var storeOpNames = [...]string{
 	StoreNone: "none", StoreList: "list", StoreDownload: "download", StoreUpload: "upload",
 	StoreDelete: "delete", StoreMultipartCreate: "mpu-create", StoreMultipartComplete: "mpu-complete",
 	StoreMultipartAbort: "mpu-abort", StorePresignedDownload: "presigned-download", StoreRunFile: "run-file",
+	StoreVersionFile: "version-file",
 }
 
 func (o StoreOp) String() string {

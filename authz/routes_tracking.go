@@ -62,7 +62,7 @@ var trackingRoutes = []spec{
 	r(rest2, post, "/mlflow/artifacts/presigned-download-url", TypeArtifact, read, b(IDRun, "run_id")),
 	r(ajax2, post, "/mlflow/upload-artifact", TypeArtifact, write, q(IDRun, "run_id").or("run_uuid")).why("writes a new artifact file (<= 10 MB) under the run's root; over an existing file it is a delete").kind(KindUIUpload),
 	r(root, get, "/get-artifact", TypeArtifact, read, q(IDRun, "run_id").or("run_uuid")).gate(StoreRunFile),
-	r(root, get, "/model-versions/get-artifact", TypeArtifact, read, q(IDRegisteredModel, "name"), q(IDModelVersion, "version")),
+	r(root, get, "/model-versions/get-artifact", TypeArtifact, read, q(IDRegisteredModel, "name"), q(IDModelVersion, "version")).gate(StoreVersionFile),
 
 	// Logged models (MLflow 3).
 	r(rest2, post, "/mlflow/logged-models", TypeLoggedModel, write, b(IDExperiment, "experiment_id"), b(IDRun, "source_run_id")).why("creates a logged model in the experiment; its location is the experiment's"),

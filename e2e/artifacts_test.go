@@ -78,6 +78,22 @@ func TestArtifactsStraightFromS3(t *testing.T) {
 					t.Errorf("presigned: uploaded %d, downloaded %d bytes, %d presigned URLs", up, down, presigned)
 				}
 			}
+			if mode == "streamed" {
+				// A registered model's version of the logged model: its files
+				// through model-versions/get-artifact come from S3 by the gate too.
+				model := uniqueName(t)
+				h.must(t, h.alice, "POST", "/api/2.0/mlflow/registered-models/create", map[string]any{"name": model})
+				h.must(t, h.alice, "POST", "/api/2.0/mlflow/model-versions/create", map[string]any{"name": model,
+					"source": "models:/" + res["model_id"], "model_id": res["model_id"]})
+				code, b, hdr := h.call(t, h.alice, "GET", "/model-versions/get-artifact?name="+url.QueryEscape(model)+"&version=1&path=MLmodel", nil)
+				if code != http.StatusOK || !strings.Contains(string(b), "sklearn") || hdr.Get("Content-Security-Policy") != "sandbox" {
+					t.Errorf("model-versions/get-artifact: %d %.200s %v", code, b, hdr)
+				}
+				log, _ := os.ReadFile(need(t, "MLFLOW_GATE_TEST_MLFLOW_LOG"))
+				if strings.Contains(string(log), "/model-versions/get-artifact?name="+url.QueryEscape(model)) {
+					t.Errorf("MLflow served model-versions/get-artifact of %s", model)
+				}
+			}
 			if mode == "presigned" {
 				// The URL is for one key and one method, and S3 is told to answer
 				// it as an attachment of MLflow's type.

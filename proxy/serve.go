@@ -261,9 +261,14 @@ func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, su
 	if ps := req.Attrs.Values(authz.IDArtifactPath); len(ps) > 0 {
 		path = ps[0]
 	}
-	if op == authz.StoreRunFile {
+	if op == authz.StoreRunFile || op == authz.StoreVersionFile {
 		var ok bool
-		if path, ok = g.runFile(r.Context(), c, req); !ok {
+		if op == authz.StoreRunFile {
+			path, ok = g.runFile(r.Context(), c, req)
+		} else {
+			path, ok = g.versionFile(r.Context(), c, req)
+		}
+		if !ok {
 			g.forward(c, w, r) // not in the gate's layout (or unknown): MLflow answers as before
 			return
 		}
@@ -295,15 +300,57 @@ func (g *Gate) runFile(ctx context.Context, c *call, req *authz.Request) (string
 	if err != nil {
 		return "", false
 	}
-	u, err := url.Parse(root)
-	if err != nil || u.Scheme != "mlflow-artifacts" || u.Host != "" || u.User != nil || u.RawQuery != "" {
+	dir, ok := layoutDir(root)
+	if !ok {
 		return "", false
 	}
-	dir := strings.Trim(u.Path, "/")
 	if first, _, _ := strings.Cut(dir, "/"); first != expID {
 		return "", false
 	}
 	return dir + "/" + rel, true
+}
+
+// versionFile is the artifact path of model-versions/get-artifact's ?path=
+// below the version's download URI, when MLflow says that is in the gate's
+// layout. The answer is not remembered: a registered model deleted and made
+// again has new versions under the old numbers. A presigned=true request
+// (a JSON answer, not the file) is MLflow's.
+func (g *Gate) versionFile(ctx context.Context, c *call, req *authz.Request) (string, bool) {
+	names, versions := req.Attrs.Values(authz.IDRegisteredModel), req.Attrs.Values(authz.IDModelVersion)
+	q, err := authz.ParseQuery(c.rawQuery, req.Route().Repeat)
+	if err != nil || len(names) != 1 || len(versions) != 1 {
+		return "", false
+	}
+	if _, presigned := q.Get("presigned"); presigned {
+		return "", false
+	}
+	rel, _ := q.Get("path")
+	if !cleanRelPath(rel) {
+		return "", false
+	}
+	uri, err := g.lookupString(ctx, "/api/2.0/mlflow/model-versions/get-download-uri", url.Values{"name": names, "version": versions}, "artifact_uri")
+	if err != nil {
+		return "", false
+	}
+	dir, ok := layoutDir(uri)
+	if !ok {
+		return "", false
+	}
+	return dir + "/" + rel, true
+}
+
+// layoutDir is the folder of an mlflow-artifacts:/ URI on this server
+// (no host), without slashes at either end.
+func layoutDir(uri string) (string, bool) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "mlflow-artifacts" || u.Host != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", false
+	}
+	dir := strings.Trim(u.Path, "/")
+	if u.Opaque != "" {
+		dir = strings.Trim(u.Opaque, "/")
+	}
+	return dir, dir != ""
 }
 
 // forward hands an allowed request to the reverse proxy.
