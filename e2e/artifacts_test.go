@@ -390,8 +390,22 @@ func TestArtifactsFailClosed(t *testing.T) {
 		t.Errorf("presigned without a public endpoint: %d %s", code, body)
 	}
 
+	// Ranges and HEAD, with S3's length and ETag.
+	code, b, hdr := h.call(t, h.alice, "GET", "/api/2.0/mlflow-artifacts/artifacts/"+root+"/keep.txt", nil, "Range", "bytes=0-6")
+	if code != http.StatusPartialContent || string(b) != "alice's" || hdr.Get("Content-Range") != "bytes 0-6/13" || hdr.Get("ETag") == "" {
+		t.Errorf("ranged download: %d %q %v", code, b, hdr)
+	}
+	code, b, hdr = h.call(t, h.alice, "HEAD", "/api/2.0/mlflow-artifacts/artifacts/"+root+"/keep.txt", nil)
+	if code != http.StatusOK || len(b) != 0 || hdr.Get("Content-Length") != "13" || hdr.Get("ETag") == "" {
+		t.Errorf("HEAD: %d %q %v", code, b, hdr)
+	}
+	code, b, _ = h.call(t, h.alice, "GET", "/api/2.0/mlflow-artifacts/artifacts/"+root+"/missing.txt", nil)
+	if code != http.StatusNotFound || !strings.Contains(string(b), "RESOURCE_DOES_NOT_EXIST") {
+		t.Errorf("a missing file: %d %s", code, b)
+	}
+
 	// Content safety: HTML is an attachment in a sandbox, never a page.
-	code, _, hdr := h.call(t, h.alice, "GET", "/api/2.0/mlflow-artifacts/artifacts/"+root+"/report.html", nil)
+	code, _, hdr = h.call(t, h.alice, "GET", "/api/2.0/mlflow-artifacts/artifacts/"+root+"/report.html", nil)
 	if code != http.StatusOK || hdr.Get("Content-Security-Policy") != "sandbox" || hdr.Get("X-Content-Type-Options") != "nosniff" ||
 		!strings.HasPrefix(hdr.Get("Content-Disposition"), "attachment") {
 		t.Errorf("report.html: %d %v", code, hdr)
