@@ -42,6 +42,36 @@ func (s *Store) HandleList(w http.ResponseWriter, r *http.Request, path string) 
 	s.ServeList(w, r, p, s.log)
 }
 
+// HandleRunList answers the tracking API's artifacts/list of a run whose
+// artifact root is root (in the layout; rootURI is the run's artifact URI):
+// the folder rel below it ("" for the root), entries named by their path
+// from the root, as MLflow's ListArtifacts answers.
+func (s *Store) HandleRunList(w http.ResponseWriter, r *http.Request, root, rel, rootURI string) {
+	dir := root
+	if rel != "" {
+		dir += "/" + rel
+	}
+	p, err := Parse(dir, false)
+	if err != nil {
+		badPath(w, err)
+		return
+	}
+	files, err := s.List(r.Context(), p)
+	if err != nil {
+		s.fail(w, r, err, s.log)
+		return
+	}
+	if rel != "" {
+		for i := range files {
+			files[i].Path = rel + "/" + files[i].Path
+		}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		RootURI string     `json:"root_uri"`
+		Files   []FileInfo `json:"files,omitempty"`
+	}{rootURI, files})
+}
+
 // HandleDownload answers GET and HEAD of mlflow-artifacts/artifacts/<path>.
 func (s *Store) HandleDownload(w http.ResponseWriter, r *http.Request, path string) {
 	p, err := Parse(path, true)

@@ -108,3 +108,60 @@ func TestAnswersAsMLflowDoes(t *testing.T) {
 		t.Errorf("missing: %d %s", rec.Code, rec.Body.String())
 	}
 }
+
+// TestRunListingAnswersAsMLflowDoes: the tracking API's artifacts/list of a
+// real run, from MLflow and from HandleRunList on the same bucket, is the
+// same JSON for the root, folders, a file and a missing folder.
+func TestRunListingAnswersAsMLflowDoes(t *testing.T) {
+	mlflowURL := os.Getenv("MLFLOW_GATE_TEST_MLFLOW_URL")
+	if mlflowURL == "" {
+		t.Fatal("MLFLOW_GATE_TEST_MLFLOW_URL is not set: run the tests through scripts/test or scripts/services run")
+	}
+	s := rigStore(t)
+	s.prefix = "artifacts"
+	resp, err := http.Post(mlflowURL+"/api/2.0/mlflow/runs/create", "application/json", strings.NewReader(`{"experiment_id":"0"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		Run struct {
+			Info struct {
+				RunID       string `json:"run_id"`
+				ArtifactURI string `json:"artifact_uri"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+	uri := created.Run.Info.ArtifactURI
+	if err != nil || !strings.HasPrefix(uri, "mlflow-artifacts:/") {
+		t.Fatalf("runs/create: %v %q", err, uri)
+	}
+	root := strings.TrimPrefix(uri, "mlflow-artifacts:/")
+	for _, name := range []string{"a.txt", "model.pkl", "sub/b.json", "sub/deeper/c.md"} {
+		req, _ := http.NewRequest(http.MethodPut, mlflowURL+"/api/2.0/mlflow-artifacts/artifacts/"+root+"/"+name, strings.NewReader("x"+name))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("MLflow upload of %s: %v %v", name, resp, err)
+		}
+		resp.Body.Close()
+	}
+	for _, rel := range []string{"", "sub", "sub/deeper", "model.pkl", "nothing"} {
+		q := "run_id=" + created.Run.Info.RunID
+		if rel != "" {
+			q += "&path=" + rel
+		}
+		resp, err := http.Get(mlflowURL + "/api/2.0/mlflow/artifacts/list?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		rec := httptest.NewRecorder()
+		s.HandleRunList(rec, httptest.NewRequest(http.MethodGet, "/x", nil), root, rel, uri)
+		var mv, gv any
+		if json.Unmarshal(mb, &mv) != nil || json.Unmarshal(rec.Body.Bytes(), &gv) != nil || !reflect.DeepEqual(mv, gv) || resp.StatusCode != rec.Code {
+			t.Errorf("listing %q:\n MLflow %d %s\n ours   %d %s", rel, resp.StatusCode, mb, rec.Code, rec.Body.String())
+		}
+	}
+}

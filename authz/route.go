@@ -227,13 +227,15 @@ const (
 	// StoreVersionFile is model-versions/get-artifact: a file below the
 	// model version's download URI, which the proxy asks MLflow for.
 	StoreVersionFile
+	// StoreRunList is the tracking API's artifacts/list of a run's folder.
+	StoreRunList
 )
 
 var storeOpNames = [...]string{
 	StoreNone: "none", StoreList: "list", StoreDownload: "download", StoreUpload: "upload",
 	StoreDelete: "delete", StoreMultipartCreate: "mpu-create", StoreMultipartComplete: "mpu-complete",
 	StoreMultipartAbort: "mpu-abort", StorePresignedDownload: "presigned-download", StoreRunFile: "run-file",
-	StoreVersionFile: "version-file",
+	StoreVersionFile: "version-file", StoreRunList: "run-list",
 }
 
 func (o StoreOp) String() string {

@@ -53,7 +53,7 @@ var trackingRoutes = []spec{
 
 	// Run artifacts through the tracking API and the UI's plain routes. get-artifact and
 	// upload-artifact read `request.args.get("run_id") or request.args.get("run_uuid")`.
-	r(rest2, get, "/mlflow/artifacts/list", TypeArtifact, read, q(IDRun, "run_id").or("run_uuid")),
+	r(rest2, get, "/mlflow/artifacts/list", TypeArtifact, read, q(IDRun, "run_id").or("run_uuid")).gate(StoreRunList),
 	// Only runs whose artifact root is direct cloud storage have presigned uploads
 	// (mlflow-artifacts roots answer 400), and only Admin may put an experiment
 	// there; the URL, signed with MLflow's credentials, can replace any file of the run.

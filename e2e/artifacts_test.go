@@ -390,6 +390,12 @@ func TestArtifactsFailClosed(t *testing.T) {
 		t.Errorf("presigned without a public endpoint: %d %s", code, body)
 	}
 
+	// The tracking API's listing (the UI's artifact tree) from the bucket.
+	lst := h.must(t, h.alice, "GET", "/api/2.0/mlflow/artifacts/list?run_id="+run+"&path=dir", nil)
+	if files, _ := lst["files"].([]any); len(files) != 1 || files[0].(map[string]any)["path"] != "dir/inner.json" || lst["root_uri"] != "mlflow-artifacts:/"+root {
+		t.Errorf("artifacts/list: %v", lst)
+	}
+
 	// Ranges and HEAD, with S3's length and ETag.
 	code, b, hdr := h.call(t, h.alice, "GET", "/api/2.0/mlflow-artifacts/artifacts/"+root+"/keep.txt", nil, "Range", "bytes=0-6")
 	if code != http.StatusPartialContent || string(b) != "alice's" || hdr.Get("Content-Range") != "bytes 0-6/13" || hdr.Get("ETag") == "" {

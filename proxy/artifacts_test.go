@@ -18,19 +18,20 @@ type fakeStore struct {
 }
 
 type storeCall struct {
-	op      authz.StoreOp
-	path    string
-	body    string
-	replace bool
+	op                 authz.StoreOp
+	path, rel, rootURI string
+	body               string
+	replace            bool
 }
 
-func (s *fakeStore) ServeArtifact(w http.ResponseWriter, r *http.Request, op authz.StoreOp, path string, body []byte, replace bool) {
+func (s *fakeStore) ServeArtifact(w http.ResponseWriter, r *http.Request, c ArtifactCall) {
 	streamed, _ := io.ReadAll(r.Body)
+	body := c.Body
 	if body == nil {
 		body = streamed
 	}
 	s.mu.Lock()
-	s.calls = append(s.calls, storeCall{op, path, string(body), replace})
+	s.calls = append(s.calls, storeCall{op: c.Op, path: c.Path, rel: c.Rel, rootURI: c.RootURI, body: string(body), replace: c.Replace})
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, `{}`)
@@ -120,6 +121,11 @@ func TestArtifactRoutesGoToTheStore(t *testing.T) {
 			t.Fatalf("get-artifact: the store got %+v", got)
 		}
 	}
+	g.do(t, "GET", "/api/2.0/mlflow/artifacts/list?run_id=r1&path=sub", "alice-token", nil)
+	if got := store.calls[len(store.calls)-1]; got != (storeCall{op: authz.StoreRunList, path: "1/r1/artifacts", rel: "sub", rootURI: "mlflow-artifacts:/1/r1/artifacts"}) {
+		t.Errorf("artifacts/list: the store got %+v", got)
+	}
+	n++
 	g.do(t, "GET", "/get-artifact?run_uuid=r2&path=a.txt", "alice-token", nil)
 	g.do(t, "GET", "/get-artifact?run_id=r1&path=../a.txt", "alice-token", nil)
 	mu.Lock()

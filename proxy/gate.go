@@ -83,12 +83,21 @@ type Config struct {
 }
 
 // ArtifactStore performs one of the artifact proxy API's operations on the
-// bucket and writes MLflow's answer. path is the route's artifact path as
-// the route table read it (percent-decoded, unchecked: the store checks it
-// against its layout); body is the buffered JSON body of a multipart call;
-// replace says the caller may replace an existing file (may delete).
+// bucket and writes MLflow's answer.
 type ArtifactStore interface {
-	ServeArtifact(w http.ResponseWriter, r *http.Request, op authz.StoreOp, path string, body []byte, replace bool)
+	ServeArtifact(w http.ResponseWriter, r *http.Request, call ArtifactCall)
+}
+
+// ArtifactCall is one operation for the ArtifactStore.
+type ArtifactCall struct {
+	Op authz.StoreOp
+	// Path is the artifact path as the route table read it (percent-decoded,
+	// unchecked: the store checks it against its layout). For StoreRunList
+	// it is the run's artifact root in the layout, Rel the folder below it
+	// ("" for the root) and RootURI the run's artifact URI.
+	Path, Rel, RootURI string
+	Body               []byte // the buffered JSON body of a multipart call
+	Replace            bool   // the caller may replace an existing file (may delete)
 }
 
 // Gate is the authorizing reverse proxy. It is safe for concurrent use. Close

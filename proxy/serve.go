@@ -261,6 +261,16 @@ func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, su
 	if ps := req.Attrs.Values(authz.IDArtifactPath); len(ps) > 0 {
 		path = ps[0]
 	}
+	ac := ArtifactCall{Op: op, Body: body, Replace: replace}
+	if op == authz.StoreRunList {
+		var ok bool
+		if ac.Path, ac.Rel, ac.RootURI, ok = g.runList(r.Context(), c, req); !ok {
+			g.forward(c, w, r)
+			return
+		}
+		g.artifacts.ServeArtifact(c, r, ac)
+		return
+	}
 	if op == authz.StoreRunFile || op == authz.StoreVersionFile {
 		var ok bool
 		if op == authz.StoreRunFile {
@@ -279,7 +289,36 @@ func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, su
 		in = r.Clone(r.Context())
 		in.Body, c.rate = limitBodyRate(w, r, g.minRate, g.grace)
 	}
-	g.artifacts.ServeArtifact(c, in, op, path, body, replace)
+	ac.Op, ac.Path = op, path
+	g.artifacts.ServeArtifact(c, in, ac)
+}
+
+// runList is the tracking API's artifacts/list in the gate's layout: the
+// run's root, the folder below it and the run's artifact URI. A paged call
+// (MLflow's stores never page S3 listings, but a token is MLflow's to
+// read) or a path MLflow would refuse is left to MLflow.
+func (g *Gate) runList(ctx context.Context, c *call, req *authz.Request) (root, rel, uri string, ok bool) {
+	runs := req.Attrs.Values(authz.IDRun)
+	q, err := authz.ParseQuery(c.rawQuery, req.Route().Repeat)
+	if err != nil || len(runs) != 1 {
+		return "", "", "", false
+	}
+	if tok, _ := q.Get("page_token"); tok != "" {
+		return "", "", "", false
+	}
+	rel, _ = q.Get("path")
+	if rel != "" && !cleanRelPath(rel) {
+		return "", "", "", false
+	}
+	expID, uri, err := g.resolver.runRoot(ctx, g, runs[0])
+	if err != nil {
+		return "", "", "", false
+	}
+	dir, ok := layoutDir(uri)
+	if first, _, _ := strings.Cut(dir, "/"); !ok || first != expID {
+		return "", "", "", false
+	}
+	return dir, rel, uri, true
 }
 
 // runFile is the artifact path of get-artifact's ?path= below the run's

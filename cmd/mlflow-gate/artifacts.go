@@ -60,24 +60,26 @@ type artifactServer struct{ s *artifacts.Store }
 
 var _ proxy.ArtifactStore = artifactServer{}
 
-func (a artifactServer) ServeArtifact(w http.ResponseWriter, r *http.Request, op authz.StoreOp, path string, body []byte, replace bool) {
-	switch op {
+func (a artifactServer) ServeArtifact(w http.ResponseWriter, r *http.Request, c proxy.ArtifactCall) {
+	switch c.Op {
 	case authz.StoreList:
-		a.s.HandleList(w, r, path)
+		a.s.HandleList(w, r, c.Path)
+	case authz.StoreRunList:
+		a.s.HandleRunList(w, r, c.Path, c.Rel, c.RootURI)
 	case authz.StoreDownload:
-		a.s.HandleDownload(w, r, path)
+		a.s.HandleDownload(w, r, c.Path)
 	case authz.StoreUpload:
-		a.s.HandleUpload(w, r, path, replace)
+		a.s.HandleUpload(w, r, c.Path, c.Replace)
 	case authz.StoreDelete:
-		a.s.HandleDelete(w, r, path)
+		a.s.HandleDelete(w, r, c.Path)
 	case authz.StorePresignedDownload:
-		a.s.HandlePresigned(w, r, path)
+		a.s.HandlePresigned(w, r, c.Path)
 	case authz.StoreMultipartCreate:
-		a.s.HandleMultipart(w, r, artifacts.MultipartCreate, path, body, replace)
+		a.s.HandleMultipart(w, r, artifacts.MultipartCreate, c.Path, c.Body, c.Replace)
 	case authz.StoreMultipartComplete:
-		a.s.HandleMultipart(w, r, artifacts.MultipartComplete, path, body, replace)
+		a.s.HandleMultipart(w, r, artifacts.MultipartComplete, c.Path, c.Body, c.Replace)
 	case authz.StoreMultipartAbort:
-		a.s.HandleMultipart(w, r, artifacts.MultipartAbort, path, body, replace)
+		a.s.HandleMultipart(w, r, artifacts.MultipartAbort, c.Path, c.Body, c.Replace)
 	default:
 		artifacts.WriteError(w, http.StatusNotFound, "ENDPOINT_NOT_FOUND", "no such artifact operation")
 	}
