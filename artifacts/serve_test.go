@@ -146,22 +146,56 @@ func TestRunListingAnswersAsMLflowDoes(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	for _, rel := range []string{"", "sub", "sub/deeper", "model.pkl", "nothing"} {
-		q := "run_id=" + created.Run.Info.RunID
-		if rel != "" {
-			q += "&path=" + rel
-		}
-		resp, err := http.Get(mlflowURL + "/api/2.0/mlflow/artifacts/list?" + q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mb, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		rec := httptest.NewRecorder()
-		s.HandleRunList(rec, httptest.NewRequest(http.MethodGet, "/x", nil), root, rel, uri)
-		var mv, gv any
-		if json.Unmarshal(mb, &mv) != nil || json.Unmarshal(rec.Body.Bytes(), &gv) != nil || !reflect.DeepEqual(mv, gv) || resp.StatusCode != rec.Code {
-			t.Errorf("listing %q:\n MLflow %d %s\n ours   %d %s", rel, resp.StatusCode, mb, rec.Code, rec.Body.String())
+	compare := func(what, mlflowPath, param, root, uri string) {
+		t.Helper()
+		for _, rel := range []string{"", "sub", "sub/deeper", "model.pkl", "nothing"} {
+			u := mlflowURL + mlflowPath
+			if rel != "" {
+				u += param + rel
+			}
+			resp, err := http.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mb, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			rec := httptest.NewRecorder()
+			s.HandleRunList(rec, httptest.NewRequest(http.MethodGet, "/x", nil), root, rel, uri)
+			var mv, gv any
+			if json.Unmarshal(mb, &mv) != nil || json.Unmarshal(rec.Body.Bytes(), &gv) != nil || !reflect.DeepEqual(mv, gv) || resp.StatusCode != rec.Code {
+				t.Errorf("%s listing %q:\n MLflow %d %s\n ours   %d %s", what, rel, resp.StatusCode, mb, rec.Code, rec.Body.String())
+			}
 		}
 	}
+	compare("run", "/api/2.0/mlflow/artifacts/list?run_id="+created.Run.Info.RunID, "&path=", root, uri)
+
+	// A logged model's folder, listed by logged-models/<id>/artifacts/directories.
+	resp, err = http.Post(mlflowURL+"/api/2.0/mlflow/logged-models", "application/json", strings.NewReader(`{"experiment_id":"0"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var model struct {
+		Model struct {
+			Info struct {
+				ModelID     string `json:"model_id"`
+				ArtifactURI string `json:"artifact_uri"`
+			} `json:"info"`
+		} `json:"model"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&model)
+	resp.Body.Close()
+	muri := model.Model.Info.ArtifactURI
+	if err != nil || !strings.HasPrefix(muri, "mlflow-artifacts:/") {
+		t.Fatalf("logged-models create: %v %q", err, muri)
+	}
+	mroot := strings.TrimPrefix(muri, "mlflow-artifacts:/")
+	for _, name := range []string{"a.txt", "model.pkl", "sub/b.json", "sub/deeper/c.md"} {
+		req, _ := http.NewRequest(http.MethodPut, mlflowURL+"/api/2.0/mlflow-artifacts/artifacts/"+mroot+"/"+name, strings.NewReader("x"+name))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("MLflow upload of %s: %v %v", name, resp, err)
+		}
+		resp.Body.Close()
+	}
+	compare("logged model", "/api/2.0/mlflow/logged-models/"+model.Model.Info.ModelID+"/artifacts/directories?", "artifact_directory_path=", mroot, muri)
 }

@@ -42,6 +42,10 @@ func (s spec) artifact() spec { s.files = true; return s }
 // gate says the gate serves the route's bytes from the artifact bucket itself.
 func (s spec) gate(op StoreOp) spec { s.store = op; return s }
 
+// gateRoot says the gate serves a file or folder below the artifact root of
+// the route's run or logged model, with the path in the query parameter.
+func (s spec) gateRoot(op StoreOp, param string) spec { s.store, s.storeParam = op, param; return s }
+
 // fieldValues walks a dotted body path with the id reader's rules (lowerCamel
 // spellings on proto routes, "[]" over arrays) and returns the leaves themselves.
 func fieldValues(body *JSONValue, path string, proto bool) ([]*JSONValue, error) {

@@ -70,7 +70,7 @@ func compileRoutes(groups [][]spec) (*routeSet, error) {
 				rt := Route{
 					ID: len(rs.routes), Method: s.method, Pattern: pre + s.path, Type: s.typ,
 					Scope: s.scope, IDs: s.ids, Repeat: s.repeat, Proto: proto, ParamFirst: s.paramFirst,
-					Kind: s.routeKind, Artifact: s.files || s.typ == TypeArtifact, Store: s.store, Effects: s.effects, Why: s.whyText,
+					Kind: s.routeKind, Artifact: s.files || s.typ == TypeArtifact, Store: s.store, StoreParam: s.storeParam, Effects: s.effects, Why: s.whyText,
 				}
 				if rt.Why == "" {
 					rt.Why = defaultWhy[s.scope]

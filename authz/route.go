@@ -129,6 +129,9 @@ type Route struct {
 	// against the bucket, when it is configured with one (StoreNone: MLflow
 	// serves the route's bytes, with the same authorization).
 	Store StoreOp
+	// StoreParam is the query parameter with the path below the root, for
+	// StoreRootFile and StoreRootList.
+	StoreParam string
 	// Effects are body fields that make the call do more than Scope says; the
 	// decision then asks for the effect's scope (effect.go).
 	Effects []Effect
@@ -221,21 +224,23 @@ const (
 	StoreMultipartComplete
 	StoreMultipartAbort
 	StorePresignedDownload
-	// StoreRunFile is the UI's get-artifact: a file named by a run and a path
-	// relative to the run's artifact root, which the proxy looks up.
-	StoreRunFile
+	// StoreRootFile is a file named by a run or a logged model and a path
+	// (in the query parameter StoreParam) relative to its artifact root,
+	// which the proxy looks up: the UI's get-artifact and logged-model files.
+	StoreRootFile
 	// StoreVersionFile is model-versions/get-artifact: a file below the
 	// model version's download URI, which the proxy asks MLflow for.
 	StoreVersionFile
-	// StoreRunList is the tracking API's artifacts/list of a run's folder.
-	StoreRunList
+	// StoreRootList lists a folder below a run's or logged model's artifact
+	// root (the tracking API's artifacts/list, logged-model directories).
+	StoreRootList
 )
 
 var storeOpNames = [...]string{
 	StoreNone: "none", StoreList: "list", StoreDownload: "download", StoreUpload: "upload",
 	StoreDelete: "delete", StoreMultipartCreate: "mpu-create", StoreMultipartComplete: "mpu-complete",
-	StoreMultipartAbort: "mpu-abort", StorePresignedDownload: "presigned-download", StoreRunFile: "run-file",
-	StoreVersionFile: "version-file", StoreRunList: "run-list",
+	StoreMultipartAbort: "mpu-abort", StorePresignedDownload: "presigned-download", StoreRootFile: "root-file",
+	StoreVersionFile: "version-file", StoreRootList: "root-list",
 }
 
 func (o StoreOp) String() string {
@@ -320,6 +325,9 @@ func (r *Route) String() string {
 		b.WriteString(" artifact")
 		if r.Store != StoreNone {
 			b.WriteString(" bytes=gate:" + r.Store.String())
+			if r.StoreParam != "" {
+				b.WriteString("(" + r.StoreParam + ")")
+			}
 		} else {
 			b.WriteString(" bytes=mlflow")
 		}
@@ -367,6 +375,7 @@ type spec struct {
 	routeKind  RouteKind
 	files      bool
 	store      StoreOp
+	storeParam string
 }
 
 func r(pre prefixes, method, path string, typ ResourceType, scope Scope, ids ...IDSpec) spec {

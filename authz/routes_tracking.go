@@ -53,7 +53,7 @@ var trackingRoutes = []spec{
 
 	// Run artifacts through the tracking API and the UI's plain routes. get-artifact and
 	// upload-artifact read `request.args.get("run_id") or request.args.get("run_uuid")`.
-	r(rest2, get, "/mlflow/artifacts/list", TypeArtifact, read, q(IDRun, "run_id").or("run_uuid")).gate(StoreRunList),
+	r(rest2, get, "/mlflow/artifacts/list", TypeArtifact, read, q(IDRun, "run_id").or("run_uuid")).gateRoot(StoreRootList, "path"),
 	// Only runs whose artifact root is direct cloud storage have presigned uploads
 	// (mlflow-artifacts roots answer 400), and only Admin may put an experiment
 	// there; the URL, signed with MLflow's credentials, can replace any file of the run.
@@ -61,7 +61,7 @@ var trackingRoutes = []spec{
 		why("hands out an upload URL signed with MLflow's own storage credentials, which can replace any file of the run"),
 	r(rest2, post, "/mlflow/artifacts/presigned-download-url", TypeArtifact, read, b(IDRun, "run_id")),
 	r(ajax2, post, "/mlflow/upload-artifact", TypeArtifact, write, q(IDRun, "run_id").or("run_uuid")).why("writes a new artifact file (<= 10 MB) under the run's root; over an existing file it is a delete").kind(KindUIUpload),
-	r(root, get, "/get-artifact", TypeArtifact, read, q(IDRun, "run_id").or("run_uuid")).gate(StoreRunFile),
+	r(root, get, "/get-artifact", TypeArtifact, read, q(IDRun, "run_id").or("run_uuid")).gateRoot(StoreRootFile, "path"),
 	r(root, get, "/model-versions/get-artifact", TypeArtifact, read, q(IDRegisteredModel, "name"), q(IDModelVersion, "version")).gate(StoreVersionFile),
 
 	// Logged models (MLflow 3).
@@ -73,8 +73,8 @@ var trackingRoutes = []spec{
 	r(rest2, patch, "/mlflow/logged-models/{model_id}/tags", TypeLoggedModel, write, p(IDLoggedModel, "model_id")).why("sets tag values"),
 	r(rest2, del, "/mlflow/logged-models/{model_id}/tags/{tag_key}", TypeLoggedModel, remove, p(IDLoggedModel, "model_id")),
 	r(rest2, post, "/mlflow/logged-models/{model_id}/params", TypeLoggedModel, write, p(IDLoggedModel, "model_id")).why("adds params"),
-	r(rest2, get, "/mlflow/logged-models/{model_id}/artifacts/directories", TypeLoggedModel, read, p(IDLoggedModel, "model_id")).artifact(),
-	r(ajax2, get, "/mlflow/logged-models/{model_id}/artifacts/files", TypeLoggedModel, read, p(IDLoggedModel, "model_id")).artifact(),
+	r(rest2, get, "/mlflow/logged-models/{model_id}/artifacts/directories", TypeLoggedModel, read, p(IDLoggedModel, "model_id")).artifact().gateRoot(StoreRootList, "artifact_directory_path"),
+	r(ajax2, get, "/mlflow/logged-models/{model_id}/artifacts/files", TypeLoggedModel, read, p(IDLoggedModel, "model_id")).artifact().gateRoot(StoreRootFile, "artifact_file_path"),
 }
 
 // Traces and assessments. V2 paths are legacy but served; the 3.x client uses V3 and

@@ -89,9 +89,20 @@ func TestArtifactsStraightFromS3(t *testing.T) {
 				if code != http.StatusOK || !strings.Contains(string(b), "sklearn") || hdr.Get("Content-Security-Policy") != "sandbox" {
 					t.Errorf("model-versions/get-artifact: %d %.200s %v", code, b, hdr)
 				}
+				// The logged model's page: its folder and files.
+				mid := res["model_id"]
+				code, b, _ = h.call(t, h.alice, "GET", "/ajax-api/2.0/mlflow/logged-models/"+mid+"/artifacts/files?artifact_file_path=MLmodel", nil)
+				if code != http.StatusOK || !strings.Contains(string(b), "sklearn") {
+					t.Errorf("logged-model file: %d %.200s", code, b)
+				}
+				dirs := h.must(t, h.alice, "GET", "/api/2.0/mlflow/logged-models/"+mid+"/artifacts/directories", nil)
+				if !strings.Contains(fmt.Sprint(dirs["files"]), "MLmodel") || !strings.HasSuffix(fmt.Sprint(dirs["root_uri"]), "/models/"+mid+"/artifacts") {
+					t.Errorf("logged-model directories: %v", dirs)
+				}
 				log, _ := os.ReadFile(need(t, "MLFLOW_GATE_TEST_MLFLOW_LOG"))
-				if strings.Contains(string(log), "/model-versions/get-artifact?name="+url.QueryEscape(model)) {
-					t.Errorf("MLflow served model-versions/get-artifact of %s", model)
+				if strings.Contains(string(log), "/model-versions/get-artifact?name="+url.QueryEscape(model)) ||
+					strings.Contains(string(log), "/logged-models/"+mid+"/artifacts") {
+					t.Errorf("MLflow served model-versions/get-artifact of %s or the logged model's files", model)
 				}
 			}
 			if mode == "presigned" {

@@ -122,7 +122,7 @@ func TestArtifactRoutesGoToTheStore(t *testing.T) {
 		}
 	}
 	g.do(t, "GET", "/api/2.0/mlflow/artifacts/list?run_id=r1&path=sub", "alice-token", nil)
-	if got := store.calls[len(store.calls)-1]; got != (storeCall{op: authz.StoreRunList, path: "1/r1/artifacts", rel: "sub", rootURI: "mlflow-artifacts:/1/r1/artifacts"}) {
+	if got := store.calls[len(store.calls)-1]; got != (storeCall{op: authz.StoreRootList, path: "1/r1/artifacts", rel: "sub", rootURI: "mlflow-artifacts:/1/r1/artifacts"}) {
 		t.Errorf("artifacts/list: the store got %+v", got)
 	}
 	n++

@@ -297,22 +297,40 @@ func (rs *resolver) store(k resolveKey, r resolved) {
 	rs.entries[k] = r
 }
 
-// runRoot is a run's experiment and artifact URI, from the resolver's
-// memory or MLflow.
-func (rs *resolver) runRoot(ctx context.Context, g *Gate, run string) (expID, root string, err error) {
-	k := resolveKey{authz.IDRun, run}
+// rootOf is the experiment and artifact URI of a run or a logged model,
+// from the resolver's memory or MLflow (neither ever changes).
+func (rs *resolver) rootOf(ctx context.Context, g *Gate, kind authz.IDKind, id string) (expID, root string, err error) {
+	k := resolveKey{kind, id}
 	rs.mu.Lock()
 	e, ok := rs.entries[k]
 	rs.mu.Unlock()
 	if ok && e.root != "" {
 		return e.ref.ID, e.root, nil
 	}
-	expID, owner, root, err := g.lookupRun(ctx, run)
+	var owner string
+	switch kind {
+	case authz.IDRun:
+		expID, owner, root, err = g.lookupRun(ctx, id)
+	case authz.IDLoggedModel:
+		expID, root, err = g.lookupLoggedModel(ctx, id)
+	default:
+		return "", "", fmt.Errorf("%w: no artifact root for %s ids", errUnresolved, kind)
+	}
 	if err != nil {
 		return "", "", err
 	}
 	rs.store(k, resolved{ref: authz.ResourceRef{Kind: authz.GrantExperiment, ID: expID}, owner: owner, root: root})
 	return expID, root, nil
+}
+
+// lookupLoggedModel is a logged model's experiment and artifact location.
+func (g *Gate) lookupLoggedModel(ctx context.Context, id string) (expID, root string, err error) {
+	v, err := g.lookupStrings(ctx, "/api/2.0/mlflow/logged-models/"+url.PathEscape(id), nil,
+		[]string{"model", "info", "experiment_id"}, []string{"model", "info", "artifact_uri"})
+	if err != nil {
+		return "", "", err
+	}
+	return v[0], v[1], nil
 }
 
 // lookupRun is a run's experiment, its mlflow.user tag and its artifact URI.
@@ -361,35 +379,49 @@ func (g *Gate) lookupRun(ctx context.Context, run string) (expID, owner, root st
 // A 404 (or MLflow's RESOURCE_DOES_NOT_EXIST) is errUnresolved; anything
 // else that is not a 200 is a lookup failure.
 func (g *Gate) lookupString(ctx context.Context, path string, query url.Values, field ...string) (string, error) {
+	v, err := g.lookupStrings(ctx, path, query, field)
+	if err != nil {
+		return "", err
+	}
+	return v[0], nil
+}
+
+// lookupStrings is lookupString for several fields of one answer.
+func (g *Gate) lookupStrings(ctx context.Context, path string, query url.Values, fields ...[]string) ([]string, error) {
 	resp, err := g.askMLflow(ctx, path, query)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", errLookup, err)
+		return nil, fmt.Errorf("%w: %w", errLookup, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", errLookup, err)
+		return nil, fmt.Errorf("%w: %w", errLookup, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound,
 		resp.StatusCode == http.StatusBadRequest && strings.Contains(string(b), "RESOURCE_DOES_NOT_EXIST"):
-		return "", fmt.Errorf("%w: %s", errUnresolved, path)
+		return nil, fmt.Errorf("%w: %s", errUnresolved, path)
 	case resp.StatusCode != http.StatusOK:
-		return "", fmt.Errorf("%w: %s answered %s", errLookup, path, resp.Status)
+		return nil, fmt.Errorf("%w: %s answered %s", errLookup, path, resp.Status)
 	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return "", fmt.Errorf("%w: %s: %w", errLookup, path, err)
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", errLookup, path, err)
 	}
-	for _, f := range field {
-		m, _ := v.(map[string]any)
-		v = m[f]
+	out := make([]string, len(fields))
+	for i, field := range fields {
+		v := doc
+		for _, f := range field {
+			m, _ := v.(map[string]any)
+			v = m[f]
+		}
+		s, ok := v.(string)
+		if !ok || s == "" {
+			return nil, fmt.Errorf("%w: %s has no %s", errUnresolved, path, strings.Join(field, "."))
+		}
+		out[i] = s
 	}
-	s, ok := v.(string)
-	if !ok || s == "" {
-		return "", fmt.Errorf("%w: %s has no %s", errUnresolved, path, strings.Join(field, "."))
-	}
-	return s, nil
+	return out, nil
 }
 
 // resourceDenied is the answer to a request the resource grants refused: 403

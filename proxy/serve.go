@@ -262,19 +262,22 @@ func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, su
 		path = ps[0]
 	}
 	ac := ArtifactCall{Op: op, Body: body, Replace: replace}
-	if op == authz.StoreRunList {
+	if op == authz.StoreRootList {
 		var ok bool
-		if ac.Path, ac.Rel, ac.RootURI, ok = g.runList(r.Context(), c, req); !ok {
+		if ac.Path, ac.Rel, ac.RootURI, ok = g.rootPath(r.Context(), c, req, true); !ok {
 			g.forward(c, w, r)
 			return
 		}
 		g.artifacts.ServeArtifact(c, r, ac)
 		return
 	}
-	if op == authz.StoreRunFile || op == authz.StoreVersionFile {
+	if op == authz.StoreRootFile || op == authz.StoreVersionFile {
 		var ok bool
-		if op == authz.StoreRunFile {
-			path, ok = g.runFile(r.Context(), c, req)
+		if op == authz.StoreRootFile {
+			var root, rel string
+			if root, rel, _, ok = g.rootPath(r.Context(), c, req, false); ok {
+				path = root + "/" + rel
+			}
 		} else {
 			path, ok = g.versionFile(r.Context(), c, req)
 		}
@@ -293,60 +296,44 @@ func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, su
 	g.artifacts.ServeArtifact(c, in, ac)
 }
 
-// runList is the tracking API's artifacts/list in the gate's layout: the
-// run's root, the folder below it and the run's artifact URI. A paged call
-// (MLflow's stores never page S3 listings, but a token is MLflow's to
-// read) or a path MLflow would refuse is left to MLflow.
-func (g *Gate) runList(ctx context.Context, c *call, req *authz.Request) (root, rel, uri string, ok bool) {
-	runs := req.Attrs.Values(authz.IDRun)
-	q, err := authz.ParseQuery(c.rawQuery, req.Route().Repeat)
-	if err != nil || len(runs) != 1 {
+// rootPath is the artifact root in the gate's layout of the route's run
+// or logged model (inside its own experiment), the path below it from the
+// route's query parameter, and the root's URI. A folder may be the root
+// itself (""), a file may not. A paged listing, or a path MLflow would
+// refuse, is left to MLflow (ok false), as is any root outside the layout.
+func (g *Gate) rootPath(ctx context.Context, c *call, req *authz.Request, folder bool) (root, rel, uri string, ok bool) {
+	rt := req.Route()
+	q, err := authz.ParseQuery(c.rawQuery, rt.Repeat)
+	if err != nil {
 		return "", "", "", false
 	}
 	if tok, _ := q.Get("page_token"); tok != "" {
 		return "", "", "", false
 	}
-	rel, _ = q.Get("path")
-	if rel != "" && !cleanRelPath(rel) {
+	if _, presigned := q.Get("presigned"); presigned {
+		return "", "", "", false // a JSON answer with a URL, not the file: MLflow's
+	}
+	rel, _ = q.Get(rt.StoreParam)
+	if (rel != "" || !folder) && !cleanRelPath(rel) {
 		return "", "", "", false
 	}
-	expID, uri, err := g.resolver.runRoot(ctx, g, runs[0])
+	var expID string
+	switch runs, models := req.Attrs.Values(authz.IDRun), req.Attrs.Values(authz.IDLoggedModel); {
+	case len(runs) == 1 && len(models) == 0:
+		expID, uri, err = g.resolver.rootOf(ctx, g, authz.IDRun, runs[0])
+	case len(models) == 1 && len(runs) == 0:
+		expID, uri, err = g.resolver.rootOf(ctx, g, authz.IDLoggedModel, models[0])
+	default:
+		return "", "", "", false
+	}
 	if err != nil {
 		return "", "", "", false
 	}
-	dir, ok := layoutDir(uri)
-	if first, _, _ := strings.Cut(dir, "/"); !ok || first != expID {
+	root, ok = layoutDir(uri)
+	if first, _, _ := strings.Cut(root, "/"); !ok || first != expID {
 		return "", "", "", false
 	}
-	return dir, rel, uri, true
-}
-
-// runFile is the artifact path of get-artifact's ?path= below the run's
-// artifact root, when that root is the gate's layout (mlflow-artifacts:/ on
-// this server, inside the run's own experiment). ok false: MLflow serves it.
-// A path MLflow would refuse is left for it to refuse.
-func (g *Gate) runFile(ctx context.Context, c *call, req *authz.Request) (string, bool) {
-	runs := req.Attrs.Values(authz.IDRun)
-	q, err := authz.ParseQuery(c.rawQuery, req.Route().Repeat)
-	if err != nil || len(runs) != 1 {
-		return "", false
-	}
-	rel, _ := q.Get("path")
-	if !cleanRelPath(rel) {
-		return "", false
-	}
-	expID, root, err := g.resolver.runRoot(ctx, g, runs[0])
-	if err != nil {
-		return "", false
-	}
-	dir, ok := layoutDir(root)
-	if !ok {
-		return "", false
-	}
-	if first, _, _ := strings.Cut(dir, "/"); first != expID {
-		return "", false
-	}
-	return dir + "/" + rel, true
+	return root, rel, uri, true
 }
 
 // versionFile is the artifact path of model-versions/get-artifact's ?path=

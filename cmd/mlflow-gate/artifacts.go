@@ -64,7 +64,7 @@ func (a artifactServer) ServeArtifact(w http.ResponseWriter, r *http.Request, c 
 	switch c.Op {
 	case authz.StoreList:
 		a.s.HandleList(w, r, c.Path)
-	case authz.StoreRunList:
+	case authz.StoreRootList:
 		a.s.HandleRunList(w, r, c.Path, c.Rel, c.RootURI)
 	case authz.StoreDownload:
 		a.s.HandleDownload(w, r, c.Path)
