@@ -1,6 +1,7 @@
 package artifacts
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,6 +107,47 @@ func (s *Store) HandleUpload(w http.ResponseWriter, r *http.Request, path string
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// MaxSmallUpload is the largest file the UI's upload-artifact takes.
+const MaxSmallUpload = 10 << 20
+
+// HandleSmallUpload answers the UI's upload-artifact with MLflow's rules: a
+// file of 1 byte to 10 MB, answered with an empty JSON response. The body
+// is read whole (it is small) and written conditionally unless replace.
+func (s *Store) HandleSmallUpload(w http.ResponseWriter, r *http.Request, path string, replace bool) {
+	p, err := Parse(path, true)
+	if err != nil {
+		badPath(w, err)
+		return
+	}
+	if r.ContentLength > MaxSmallUpload {
+		WriteError(w, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", "Artifact size is too large. Max size is 10MB.")
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxSmallUpload+1))
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		WriteError(w, http.StatusRequestTimeout, "REQUEST_TIMEOUT", "request body arrived too slowly")
+		return
+	case err != nil:
+		WriteError(w, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", "the upload's body could not be read to its end")
+		return
+	case len(data) == 0:
+		WriteError(w, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", "Request must specify data.")
+		return
+	case len(data) > MaxSmallUpload:
+		WriteError(w, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", "Artifact size is too large. Max size is 10MB.")
+		return
+	}
+	if err := s.Put(r.Context(), p, bytes.NewReader(data), int64(len(data)), ContentType(p.Name()), replace); err != nil {
+		s.fail(w, r, err, s.log)
+		return
+	}
+	s.counters.Uploaded.Add(int64(len(data)))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
 }
 
 // HandleDelete answers DELETE mlflow-artifacts/artifacts/<path>: the file,

@@ -234,13 +234,16 @@ const (
 	// StoreRootList lists a folder below a run's or logged model's artifact
 	// root (the tracking API's artifacts/list, logged-model directories).
 	StoreRootList
+	// StoreRootUpload is the UI's upload-artifact: a small file (at most
+	// 10 MB) written below the run's artifact root.
+	StoreRootUpload
 )
 
 var storeOpNames = [...]string{
 	StoreNone: "none", StoreList: "list", StoreDownload: "download", StoreUpload: "upload",
 	StoreDelete: "delete", StoreMultipartCreate: "mpu-create", StoreMultipartComplete: "mpu-complete",
 	StoreMultipartAbort: "mpu-abort", StorePresignedDownload: "presigned-download", StoreRootFile: "root-file",
-	StoreVersionFile: "version-file", StoreRootList: "root-list",
+	StoreVersionFile: "version-file", StoreRootList: "root-list", StoreRootUpload: "root-upload",
 }
 
 func (o StoreOp) String() string {

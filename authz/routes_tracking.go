@@ -60,7 +60,7 @@ var trackingRoutes = []spec{
 	r(rest2, post, "/mlflow/artifacts/presigned-upload-url", TypeArtifact, manage, b(IDRun, "run_id"), b(IDLoggedModel, "model_id")).
 		why("hands out an upload URL signed with MLflow's own storage credentials, which can replace any file of the run"),
 	r(rest2, post, "/mlflow/artifacts/presigned-download-url", TypeArtifact, read, b(IDRun, "run_id")),
-	r(ajax2, post, "/mlflow/upload-artifact", TypeArtifact, write, q(IDRun, "run_id").or("run_uuid")).why("writes a new artifact file (<= 10 MB) under the run's root; over an existing file it is a delete").kind(KindUIUpload),
+	r(ajax2, post, "/mlflow/upload-artifact", TypeArtifact, write, q(IDRun, "run_id").or("run_uuid")).why("writes a new artifact file (<= 10 MB) under the run's root; over an existing file it is a delete").kind(KindUIUpload).gateRoot(StoreRootUpload, "path"),
 	r(root, get, "/get-artifact", TypeArtifact, read, q(IDRun, "run_id").or("run_uuid")).gateRoot(StoreRootFile, "path"),
 	r(root, get, "/model-versions/get-artifact", TypeArtifact, read, q(IDRegisteredModel, "name"), q(IDModelVersion, "version")).gate(StoreVersionFile),
 

@@ -401,9 +401,34 @@ func TestArtifactsFailClosed(t *testing.T) {
 		t.Errorf("presigned without a public endpoint: %d %s", code, body)
 	}
 
+	// The UI's small upload: a new name is written, the same name again is a
+	// replace alice may not make, an empty or oversized file is refused.
+	ui := func(name, body string) int {
+		code, _, _ := h.call(t, h.alice, "POST", "/ajax-api/2.0/mlflow/upload-artifact?run_uuid="+run+"&path="+name, body)
+		return code
+	}
+	if code := ui("dir/ui.txt", "from the UI"); code != http.StatusOK {
+		t.Errorf("UI upload: %d", code)
+	}
+	if got := read("dir/ui.txt"); got != "from the UI" {
+		t.Errorf("UI upload stored %q", got)
+	}
+	if code := ui("dir/ui.txt", "again"); code != http.StatusForbidden {
+		t.Errorf("UI upload over an existing file: %d", code)
+	}
+	if code := ui("empty.txt", ""); code != http.StatusBadRequest {
+		t.Errorf("empty UI upload: %d", code)
+	}
+	if code := ui("big.bin", strings.Repeat("x", 10<<20+1)); code != http.StatusBadRequest {
+		t.Errorf("oversized UI upload: %d", code)
+	}
+	if code := ui("../../x/artifacts/evil.txt", "evil"); code != http.StatusBadRequest {
+		t.Errorf("UI upload with a traversal: %d", code)
+	}
+
 	// The tracking API's listing (the UI's artifact tree) from the bucket.
 	lst := h.must(t, h.alice, "GET", "/api/2.0/mlflow/artifacts/list?run_id="+run+"&path=dir", nil)
-	if files, _ := lst["files"].([]any); len(files) != 1 || files[0].(map[string]any)["path"] != "dir/inner.json" || lst["root_uri"] != "mlflow-artifacts:/"+root {
+	if files, _ := lst["files"].([]any); len(files) != 2 || files[0].(map[string]any)["path"] != "dir/inner.json" || lst["root_uri"] != "mlflow-artifacts:/"+root {
 		t.Errorf("artifacts/list: %v", lst)
 	}
 

@@ -178,6 +178,12 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !resources() {
 		return
 	}
+	if fromStore && d.Allow && d.Route.Store == authz.StoreRootUpload {
+		// The store takes it only when the run's root is the gate's layout
+		// (the run was looked up for the grants already); otherwise MLflow
+		// does, after the overwrite check below.
+		_, _, _, fromStore = g.rootPath(r.Context(), c, req, false)
+	}
 	if d.Allow && d.Route.Kind.Overwrites() && !fromStore {
 		// (The store makes its writes conditional instead: serveArtifact.)
 		scope := d.Scope
@@ -247,7 +253,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // atomically (no look-then-write race, and no question to MLflow).
 func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, subject authz.Subject, req *authz.Request, op authz.StoreOp, body []byte) {
 	replace := false
-	if op == authz.StoreUpload || op == authz.StoreMultipartCreate || op == authz.StoreMultipartComplete {
+	if op == authz.StoreUpload || op == authz.StoreRootUpload || op == authz.StoreMultipartCreate || op == authz.StoreMultipartComplete {
 		n := len(req.Escalations)
 		req.Escalate(authz.ScopeDelete, overwriteWhy)
 		replace = g.policy.Decide(subject, req).Allow
@@ -269,6 +275,20 @@ func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, su
 			return
 		}
 		g.artifacts.ServeArtifact(c, r, ac)
+		return
+	}
+	if op == authz.StoreRootUpload {
+		root, rel, _, ok := g.rootPath(r.Context(), c, req, false)
+		if !ok {
+			// Checked in ServeHTTP; a lookup that fails now fails closed.
+			g.refuse(c, r, req, nil, &refusal{Status: http.StatusBadGateway, Code: codeBadGateway,
+				Message: "mlflow-gate could not find the run's artifact root", Outcome: OutcomeUnavailable, Reason: "artifact_root"})
+			return
+		}
+		ac.Path = root + "/" + rel
+		in := r.Clone(r.Context())
+		in.Body, c.rate = limitBodyRate(w, r, g.minRate, g.grace)
+		g.artifacts.ServeArtifact(c, in, ac)
 		return
 	}
 	if op == authz.StoreRootFile || op == authz.StoreVersionFile {

@@ -70,6 +70,8 @@ func (a artifactServer) ServeArtifact(w http.ResponseWriter, r *http.Request, c 
 		a.s.HandleDownload(w, r, c.Path)
 	case authz.StoreUpload:
 		a.s.HandleUpload(w, r, c.Path, c.Replace)
+	case authz.StoreRootUpload:
+		a.s.HandleSmallUpload(w, r, c.Path, c.Replace)
 	case authz.StoreDelete:
 		a.s.HandleDelete(w, r, c.Path)
 	case authz.StorePresignedDownload:
