@@ -196,10 +196,20 @@ func (s *Store) Put(ctx context.Context, p Path, body io.Reader, size int64, con
 	if !replace {
 		opts.SetMatchETagExcept("*")
 	}
-	if _, err := s.s3.PutObject(ctx, s.bucket, Key(s.prefix, p), body, size, opts); err != nil {
-		return s3Error(err)
+	_, err := s.s3.PutObject(ctx, s.bucket, Key(s.prefix, p), body, size, opts)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if !replace && minio.ToErrorResponse(err).Code == "" && ctx.Err() == nil {
+		// S3 may refuse a conditional write as soon as it has the headers and
+		// close the connection while the body is still being sent: the client
+		// then sees a broken pipe, not the 412. A file that is there now is
+		// that refusal (or a writer that won the race: refused alike).
+		if ok, serr := s.Exists(ctx, p); serr == nil && ok {
+			return fmt.Errorf("%w: %w", ErrExists, err)
+		}
+	}
+	return s3Error(err)
 }
 
 // Delete removes the file, or everything below it when it is a folder, as
