@@ -119,35 +119,35 @@ func TestRunListingAnswersAsMLflowDoes(t *testing.T) {
 	}
 	s := rigStore(t)
 	s.prefix = "artifacts"
-	resp, err := http.Post(mlflowURL+"/api/2.0/mlflow/runs/create", "application/json", strings.NewReader(`{"experiment_id":"0"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created struct {
-		Run struct {
-			Info struct {
-				RunID       string `json:"run_id"`
-				ArtifactURI string `json:"artifact_uri"`
-			} `json:"info"`
-		} `json:"run"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&created)
-	resp.Body.Close()
-	uri := created.Run.Info.ArtifactURI
-	if err != nil || !strings.HasPrefix(uri, "mlflow-artifacts:/") {
-		t.Fatalf("runs/create: %v %q", err, uri)
-	}
-	root := strings.TrimPrefix(uri, "mlflow-artifacts:/")
-	for _, name := range []string{"a.txt", "model.pkl", "sub/b.json", "sub/deeper/c.md"} {
-		req, _ := http.NewRequest(http.MethodPut, mlflowURL+"/api/2.0/mlflow-artifacts/artifacts/"+root+"/"+name, strings.NewReader("x"+name))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("MLflow upload of %s: %v %v", name, resp, err)
-		}
-		resp.Body.Close()
-	}
-	compare := func(what, mlflowPath, param, root, uri string) {
+	// made creates a run or a logged model in MLflow, fills its folder with
+	// files through MLflow, and returns its id and artifact URI.
+	made := func(path, kind, idField string) (id, uri string) {
 		t.Helper()
+		resp, err := http.Post(mlflowURL+path, "application/json", strings.NewReader(`{"experiment_id":"0"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]map[string]map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		id, _ = v[kind]["info"][idField].(string)
+		uri, _ = v[kind]["info"]["artifact_uri"].(string)
+		if err != nil || !strings.HasPrefix(uri, "mlflow-artifacts:/") {
+			t.Fatalf("%s: %v %q", path, err, uri)
+		}
+		for _, name := range []string{"a.txt", "model.pkl", "sub/b.json", "sub/deeper/c.md"} {
+			req, _ := http.NewRequest(http.MethodPut, mlflowURL+"/api/2.0/mlflow-artifacts/artifacts/"+strings.TrimPrefix(uri, "mlflow-artifacts:/")+"/"+name, strings.NewReader("x"+name))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("MLflow upload of %s: %v %v", name, resp, err)
+			}
+			resp.Body.Close()
+		}
+		return id, uri
+	}
+	compare := func(what, mlflowPath, param, uri string) {
+		t.Helper()
+		root := strings.TrimPrefix(uri, "mlflow-artifacts:/")
 		for _, rel := range []string{"", "sub", "sub/deeper", "model.pkl", "nothing"} {
 			u := mlflowURL + mlflowPath
 			if rel != "" {
@@ -167,35 +167,9 @@ func TestRunListingAnswersAsMLflowDoes(t *testing.T) {
 			}
 		}
 	}
-	compare("run", "/api/2.0/mlflow/artifacts/list?run_id="+created.Run.Info.RunID, "&path=", root, uri)
-
+	run, uri := made("/api/2.0/mlflow/runs/create", "run", "run_id")
+	compare("run", "/api/2.0/mlflow/artifacts/list?run_id="+run, "&path=", uri)
 	// A logged model's folder, listed by logged-models/<id>/artifacts/directories.
-	resp, err = http.Post(mlflowURL+"/api/2.0/mlflow/logged-models", "application/json", strings.NewReader(`{"experiment_id":"0"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var model struct {
-		Model struct {
-			Info struct {
-				ModelID     string `json:"model_id"`
-				ArtifactURI string `json:"artifact_uri"`
-			} `json:"info"`
-		} `json:"model"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&model)
-	resp.Body.Close()
-	muri := model.Model.Info.ArtifactURI
-	if err != nil || !strings.HasPrefix(muri, "mlflow-artifacts:/") {
-		t.Fatalf("logged-models create: %v %q", err, muri)
-	}
-	mroot := strings.TrimPrefix(muri, "mlflow-artifacts:/")
-	for _, name := range []string{"a.txt", "model.pkl", "sub/b.json", "sub/deeper/c.md"} {
-		req, _ := http.NewRequest(http.MethodPut, mlflowURL+"/api/2.0/mlflow-artifacts/artifacts/"+mroot+"/"+name, strings.NewReader("x"+name))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("MLflow upload of %s: %v %v", name, resp, err)
-		}
-		resp.Body.Close()
-	}
-	compare("logged model", "/api/2.0/mlflow/logged-models/"+model.Model.Info.ModelID+"/artifacts/directories?", "artifact_directory_path=", mroot, muri)
+	model, uri := made("/api/2.0/mlflow/logged-models", "model", "model_id")
+	compare("logged model", "/api/2.0/mlflow/logged-models/"+model+"/artifacts/directories?", "artifact_directory_path=", uri)
 }
