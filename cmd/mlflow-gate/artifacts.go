@@ -19,7 +19,7 @@ import (
 // openArtifacts is the artifact store when MLFLOW_GATE_S3_ENDPOINT is set
 // (nil otherwise: MLflow serves artifact bytes). A bucket that does not
 // answer at start-up is a warning, not a failure: S3 may come up after the
-// gate, and until it does artifact calls get 502.
+// gate, and until it does artifact calls get 502 and /readyz says so.
 func openArtifacts(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Registry) (*artifacts.Store, error) {
 	if cfg.S3Endpoint == "" {
 		log.Warn("no MLFLOW_GATE_S3_ENDPOINT: artifact bytes pass through MLflow's process, with MLflow's credentials")
@@ -33,11 +33,13 @@ func openArtifacts(ctx context.Context, cfg *Config, log *slog.Logger, reg *prom
 	if err != nil {
 		return nil, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := s.Ping(pctx); err != nil {
-		log.Warn("the artifact bucket does not answer yet; artifact calls get 502 until it does", "error", err.Error())
-	}
+	go func() { // in the background: a missing S3 must not hold up the start
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := s.Ping(pctx); err != nil && ctx.Err() == nil {
+			log.Warn("the artifact bucket does not answer yet; artifact calls get 502 until it does (see /readyz)", "error", err.Error())
+		}
+	}()
 	mode := "streamed through the gate"
 	if s.Presigns() {
 		mode = "presigned on " + cfg.S3PublicEndpoint

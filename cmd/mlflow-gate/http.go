@@ -113,7 +113,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // readyHandler reports whether the database and the upstream MLflow answer,
 // and which MLflow version runs. Reasons name the failing part, never
 // connection strings.
-func readyHandler(st *storage.Store, client *http.Client, mlflowURL string, version *mlflowVersion, log *slog.Logger) http.Handler {
+//
+// With an artifact store, its bucket is checked too and reported under
+// "artifacts", without making the gate unready: every other MLflow call
+// still works while S3 is away, and artifact calls answer 502 meanwhile.
+func readyHandler(st *storage.Store, client *http.Client, mlflowURL string, version *mlflowVersion, bucket pinger, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
@@ -121,6 +125,16 @@ func readyHandler(st *storage.Store, client *http.Client, mlflowURL string, vers
 		ready := true
 		if err := st.Ping(ctx); err != nil {
 			checks["database"], ready = "unreachable", false
+		}
+		if bucket != nil {
+			// Its own second: S3's client retries a refused connection, and the
+			// MLflow check below must keep its time.
+			bctx, bcancel := context.WithTimeout(r.Context(), time.Second)
+			checks["artifacts"] = "ok"
+			if err := bucket.Ping(bctx); err != nil {
+				checks["artifacts"] = "unreachable"
+			}
+			bcancel()
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(mlflowURL, "/")+"/health", nil)
 		resp, err := client.Do(req)
@@ -145,6 +159,9 @@ func readyHandler(st *storage.Store, client *http.Client, mlflowURL string, vers
 		writeJSON(w, http.StatusOK, body)
 	})
 }
+
+// pinger is what readyz asks of the artifact store.
+type pinger interface{ Ping(context.Context) error }
 
 // cleanPaths refuses a request path with dot segments or empty segments
 // (decoded: %2e%2e is a dot segment too) with 400, before routing. Go's

@@ -194,7 +194,11 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
-	mux.Handle("GET /readyz", readyHandler(st, upstream, cfg.MLflowURL, version, log))
+	var bucket pinger
+	if store != nil {
+		bucket = store
+	}
+	mux.Handle("GET /readyz", readyHandler(st, upstream, cfg.MLflowURL, version, bucket, log))
 	mux.Handle("/", gate)
 
 	// Outside-in: the recoverer sees every panic, the id is set before the

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -183,6 +184,31 @@ func TestReadyzNamesTheMissingPart(t *testing.T) {
 	checks, _ := body["checks"].(map[string]any)
 	if code != 503 || checks["mlflow"] != "unreachable" || checks["database"] != "ok" {
 		t.Fatalf("readyz with MLflow down: %d %v", code, body)
+	}
+	if _, ok := checks["artifacts"]; ok {
+		t.Errorf("readyz reports an artifact store that is not configured: %v", checks)
+	}
+}
+
+// An S3 that went away is reported by readyz, and the gate stays ready:
+// everything but artifacts still works.
+func TestReadyzReportsTheArtifactStore(t *testing.T) {
+	mlflow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/version" {
+			_, _ = io.WriteString(w, mlflowTableVersion+".0")
+		}
+	}))
+	defer mlflow.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	cfg := testConfig(t, storagetest.EmptyDatabase(t), mlflow.URL)
+	cfg.S3Endpoint, cfg.S3Bucket, cfg.S3AccessKey, cfg.S3SecretKey = dead, "mlflow", "k", "s"
+	r := startServe(t, cfg)
+	code, body := getJSON(t, "http://"+r.addr+"/readyz")
+	checks, _ := body["checks"].(map[string]any)
+	if code != 200 || checks["artifacts"] != "unreachable" || checks["mlflow"] != "ok" {
+		t.Fatalf("readyz with S3 down: %d %v", code, body)
 	}
 }
 
