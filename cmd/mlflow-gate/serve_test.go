@@ -272,3 +272,52 @@ func TestDatabaseUnreachableAtStartIsRetriedAndReported(t *testing.T) {
 		t.Fatal("the database password leaked into the log or error")
 	}
 }
+
+// TestProviderPathsNeverReachMLflow: every provider path answers every
+// method itself (405 with Allow for the ones it does not serve), so that
+// GET /oauth/token or DELETE /oauth/keys never falls through to the proxy.
+func TestProviderPathsNeverReachMLflow(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	mlflow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+	}))
+	defer mlflow.Close()
+	r := startServe(t, testConfig(t, storagetest.EmptyDatabase(t), mlflow.URL))
+	serves := map[string]string{
+		"/.well-known/openid-configuration": "GET", "/oauth/keys": "GET", "/oauth/authorize": "GET POST",
+		"/oauth/token": "POST", "/oauth/introspect": "POST", "/oauth/revoke": "POST", "/oauth/device_authorization": "POST",
+		"/oauth/device": "GET POST", "/oauth/end_session": "GET POST", "/oauth/logged_out": "GET", "/oauth/logout": "GET POST",
+		"/oauth/userinfo": "GET POST", "/oauth/login": "GET POST",
+	}
+	mu.Lock()
+	before := len(seen)
+	mu.Unlock()
+	for path, methods := range serves {
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+			if strings.Contains(methods, m) {
+				continue
+			}
+			req, _ := http.NewRequest(m, "http://"+r.addr+path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(resp.Header.Get("Allow"), strings.Fields(methods)[0]) ||
+				!strings.Contains(string(b), `"invalid_request"`) {
+				t.Errorf("%s %s: %d Allow=%q %s", m, path, resp.StatusCode, resp.Header.Get("Allow"), b)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range seen[before:] {
+		if strings.HasPrefix(strings.Fields(s)[1], "/oauth") || strings.HasPrefix(strings.Fields(s)[1], "/.well-known") {
+			t.Errorf("MLflow received %s", s)
+		}
+	}
+}
