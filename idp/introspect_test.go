@@ -237,6 +237,29 @@ func TestUserinfo(t *testing.T) {
 	if _, err := provider.UserInfo(context.Background(), oauth2.StaticTokenSource(st)); err == nil {
 		t.Error("userinfo with a revoked token")
 	}
+	// RFC 6750 section 3.1: 401, invalid_token, and the challenge that says so;
+	// without a token, the bare challenge.
+	for _, auth := range []string{"Bearer " + st.AccessToken, "Bearer garbage", ""} {
+		req, _ := http.NewRequest(http.MethodGet, e.issuer+PathUserinfo, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Error string `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		challenge := resp.Header.Get("WWW-Authenticate")
+		wantErr := auth != ""
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(challenge, "Bearer") ||
+			strings.Contains(challenge, `error="invalid_token"`) != wantErr || (wantErr && body.Error != "invalid_token") {
+			t.Errorf("userinfo with %q: %d %q %+v", auth, resp.StatusCode, challenge, body)
+		}
+	}
 }
 
 func sameJSON(a, b any) bool {

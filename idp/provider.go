@@ -100,8 +100,8 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathLogoutConfirm, p.logoutConfirmPage)
 	mux.Handle("POST "+PathLogoutConfirm, http.NewCrossOriginProtection().Handler(http.HandlerFunc(p.logoutConfirmSubmit)))
 	mux.Handle("POST "+PathDevice, http.NewCrossOriginProtection().Handler(http.HandlerFunc(p.deviceDecide)))
-	mux.Handle("GET "+PathUserinfo, noStore(p.handler))
-	mux.Handle("POST "+PathUserinfo, noStore(p.handler))
+	mux.Handle("GET "+PathUserinfo, noStore(bearerChallenge(p.handler)))
+	mux.Handle("POST "+PathUserinfo, noStore(bearerChallenge(p.handler)))
 	mux.HandleFunc("GET "+PathLogin, p.loginPage)
 	// Go's cross-origin protection (Sec-Fetch-Site / Origin) in front of the
 	// CSRF token: a login form posted from another site is refused.
@@ -167,11 +167,31 @@ func basicChallenge(h http.Handler) http.Handler {
 	})
 }
 
-type challengeWriter struct{ http.ResponseWriter }
+// bearerChallenge adds RFC 6750's challenge to a 401 of a resource that
+// takes bearer tokens (userinfo): error="invalid_token" when one was
+// presented, a bare challenge when none was (section 3.1).
+func bearerChallenge(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		challenge := `Bearer realm="mlflow-gate"`
+		if r.Header.Get("Authorization") != "" || r.URL.Query().Has("access_token") || r.Method == http.MethodPost {
+			challenge += `, error="invalid_token", error_description="the access token is invalid, expired or revoked"`
+		}
+		h.ServeHTTP(&challengeWriter{ResponseWriter: w, challenge: challenge}, r)
+	})
+}
+
+type challengeWriter struct {
+	http.ResponseWriter
+	challenge string // "": Basic
+}
 
 func (w *challengeWriter) WriteHeader(status int) {
 	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="mlflow-gate", charset="UTF-8"`)
+		c := w.challenge
+		if c == "" {
+			c = `Basic realm="mlflow-gate", charset="UTF-8"`
+		}
+		w.Header().Set("WWW-Authenticate", c)
 	}
 	w.ResponseWriter.WriteHeader(status)
 }

@@ -3,6 +3,7 @@ package idp
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -100,7 +101,8 @@ func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 func (s *server) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
 	p, err := s.p.ver.VerifyAccessToken(ctx, r.Data.AccessToken)
 	if err != nil {
-		return nil, op.NewStatusError(oidc.ErrAccessDenied().WithDescription("access token is invalid"), 401)
+		// RFC 6750 section 3.1; bearerChallenge adds the WWW-Authenticate header.
+		return nil, op.NewStatusError(&oidc.Error{ErrorType: "invalid_token", Description: "the access token is invalid, expired or revoked"}, http.StatusUnauthorized)
 	}
 	info := &oidc.UserInfo{Subject: p.Subject}
 	if slices.Contains(p.Scopes, oidc.ScopeProfile) {
