@@ -60,6 +60,11 @@ func TestPolicy(t *testing.T) {
 		{"123456789012", "", false},     // sequence
 		{"abcdefghijklmnop", "", false}, // sequence
 		{"alice-and-her-cat", "alice", false},
+		{"bobbobbobbob", "bob", false},  // the username repeated, however short
+		{"BobBobBobBobB", "bob", false}, // in any case, a partial last time
+		{"abcabcabcabc", "", false},     // a short pattern repeated
+		{"xyzwxyzwxyzw", "", false},
+		{"bob likes long walks", "bob", true}, // a short username inside is fine
 		{"correct horse battery staple", "", true},
 		{"Tr0ub4dor&3-plus-more", "bob", true},
 		{strings.Repeat("ab", 129), "", false}, // too long

@@ -58,6 +58,14 @@ func Check(pw, username string) error {
 	if strings.Count(lower, string([]rune(lower)[0])) == n {
 		return fmt.Errorf("%w: it repeats one character", ErrWeak)
 	}
+	if u := strings.ToLower(username); u != "" && repeats(lower, u) {
+		return fmt.Errorf("%w: it is the username repeated", ErrWeak)
+	}
+	for unit := 2; unit <= 4; unit++ {
+		if r := []rune(lower); len(r) >= 2*unit && repeats(lower, string(r[:unit])) {
+			return fmt.Errorf("%w: it repeats a short pattern", ErrWeak)
+		}
+	}
 	set := commonSet()
 	base := strings.TrimRightFunc(lower, func(r rune) bool { return unicode.IsDigit(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) || r == ' ' })
 	if _, ok := set[lower]; ok {
@@ -70,6 +78,21 @@ func Check(pw, username string) error {
 		return fmt.Errorf("%w: it is a keyboard or number sequence", ErrWeak)
 	}
 	return nil
+}
+
+// repeats reports whether s is unit said over and over (a last, partial
+// repetition included: "bobbobbo").
+func repeats(s, unit string) bool {
+	if unit == "" || len(s) < 2*len(unit) {
+		return false
+	}
+	for len(s) >= len(unit) {
+		if !strings.HasPrefix(s, unit) {
+			return false
+		}
+		s = s[len(unit):]
+	}
+	return strings.HasPrefix(unit, s)
 }
 
 // isSequence catches runs like "123456789012" or "abcdefghijkl".
