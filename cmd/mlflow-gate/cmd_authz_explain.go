@@ -33,7 +33,8 @@ func authzExplainCommand() *command {
 		short: "say whether a user may make a request, by which rule, and why",
 		long: "Decide a request with the stored permission table as the gate would, and print allow or\n" +
 			"deny, the route, the rule and the reason. PATH is the escaped path (a ?query may follow it).\n" +
-			"A request the gate would refuse as ambiguous or malformed prints the 400 reason.",
+			"A request the gate would refuse as ambiguous or malformed prints the 400 reason.\n" +
+			"Exits 0 when the request is allowed and 1 when it is denied (or refused).",
 		flags: func(fs *flag.FlagSet, _ *opts) {
 			fs.StringVar(&f.user, "user", "", "the user making the request (required)")
 			fs.StringVar(&f.body, "body", "", "a file holding the request body (- for stdin)")
@@ -100,7 +101,10 @@ func explain(ctx context.Context, w io.Writer, ad *admin.Service, username strin
 		fmt.Fprintf(tw, "user\t%s (%s)\n", x.User, roles)
 		fmt.Fprintf(tw, "status\t400 Bad Request: the gate refuses to guess how MLflow would read this request\n")
 		fmt.Fprintf(tw, "reason\t%s\n", x.Malformed)
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		return quietExit(1)
 	}
 	verdict := "DENY"
 	if x.Allow {
@@ -134,5 +138,11 @@ func explain(ctx context.Context, w io.Writer, ad *admin.Service, username strin
 	for _, g := range x.Grants {
 		fmt.Fprintf(tw, "grants\t%s\n", g)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !x.Allow || x.Disabled {
+		return quietExit(1) // scripts can test the answer: 0 allow, 1 deny
+	}
+	return nil
 }

@@ -47,9 +47,17 @@ func authzEnv(t *testing.T) map[string]string {
 }
 
 // mustGate runs a command that has to succeed and returns its stdout.
+// mustGate runs a command that has to succeed. `authz explain` succeeds
+// with exit 0 for ALLOW and 1 for DENY, silently: both are answers.
 func mustGate(t *testing.T, env map[string]string, args ...string) string {
 	t.Helper()
 	out, stderr, code := gate(t, env, "", args...)
+	if len(args) > 1 && args[0] == "authz" && args[1] == "explain" {
+		if want := map[bool]int{true: 0, false: 1}[strings.HasPrefix(out, "ALLOW")]; code != want || stderr != "" {
+			t.Fatalf("%v: exit %d (want %d for %.5s), stderr %q", args, code, want, out, stderr)
+		}
+		return out
+	}
 	if code != 0 {
 		t.Fatalf("%v: exit %d: %s", args, code, stderr)
 	}

@@ -25,6 +25,12 @@ func main() {
 // all exit 1, as before the codes existed: scripts test for it.
 var adminExit = map[string]int{admin.EInvalid: 1, admin.EConflict: 1, admin.ENotFound: 1, admin.EForbidden: 1, admin.EInternal: 1}
 
+// quietExit ends a command that printed its answer with a status that says
+// it, and nothing on stderr: `authz explain` of a denied request exits 1.
+type quietExit int
+
+func (q quietExit) Error() string { return fmt.Sprintf("exit status %d", int(q)) }
+
 // exitCode prints err as one readable message and picks the status: 2 for a
 // bad command line or configuration, adminExit for anything else. The
 // message of an internal error is printed whole: the operator at the
@@ -33,6 +39,10 @@ var adminExit = map[string]int{admin.EInvalid: 1, admin.EConflict: 1, admin.ENot
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
+	}
+	var q quietExit
+	if errors.As(err, &q) {
+		return int(q) // the command has said what it had to
 	}
 	fmt.Fprintf(stderr, "mlflow-gate: %v\n", err)
 	var ce *ConfigError
