@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # mlflow-gate: one static binary on a distroless base (no shell, no package
-# manager, runs as uid 65532). Build: docker build --build-arg VERSION=v1.2.3 .
+# manager, runs as uid 65532). Build: docker build --build-arg VERSION=v1.2.3 \
+#   --build-arg COMMIT="$(git rev-parse HEAD)" --build-arg BUILD_DATE="$(date -u +%FT%TZ)" .
 
 ARG GO_VERSION=1.26
 
@@ -8,6 +9,8 @@ FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
 ARG TARGETOS
 ARG TARGETARCH
 ARG VERSION=dev
+ARG COMMIT=unknown
+ARG BUILD_DATE=unknown
 WORKDIR /src
 ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 # Dependencies first, so editing the source does not download them again.
@@ -16,7 +19,7 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
 	GOOS=$TARGETOS GOARCH=$TARGETARCH \
-	go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/mlflow-gate ./cmd/mlflow-gate
+	go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.buildDate=${BUILD_DATE}" -o /out/mlflow-gate ./cmd/mlflow-gate
 
 # distroless/static carries CA certificates and tzdata, which is all a static
 # Go binary needs for https to S3 or MLflow.

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
+	"runtime/debug"
 	"strings"
 )
 
@@ -57,21 +59,58 @@ func root() *command {
 		keysCommand(),
 		authzCommand(),
 		permCommand(),
-		{name: "version", short: "print the version", nargs: 0, group: "none",
+		{name: "version", short: "print the version, commit and build date (also --version)", nargs: 0, group: "none",
 			action: func(_ context.Context, e *cli, _ *opts, _ []string) error {
-				fmt.Fprintln(e.stdout, "mlflow-gate", version)
+				fmt.Fprintln(e.stdout, versionLine())
 				return nil
 			}},
 	}}
 }
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, commit and buildDate are set at build time with -ldflags
+// "-X main.version=... -X main.commit=... -X main.buildDate=..." (the
+// Dockerfile does); unset, the commit and its date come from what Go records
+// of the git checkout it was built in.
+var version, commit, buildDate = "dev", "", ""
+
+// versionLine is the version, the commit, the build (or commit) date and
+// the Go release the binary was built with.
+func versionLine() string {
+	rev, date, dirty := commit, buildDate, ""
+	goVersion := runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok && rev == "" {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+				if len(rev) > 12 {
+					rev = rev[:12]
+				}
+			case "vcs.time":
+				date = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = " with local changes"
+				}
+			}
+		}
+	}
+	if rev == "" {
+		rev = "unknown"
+	}
+	if date == "" {
+		date = "unknown date"
+	}
+	return fmt.Sprintf("mlflow-gate %s (commit %s%s, %s, %s)", version, rev, dirty, date, goVersion)
+}
 
 // run executes one command line. It is main without the process: tests call
 // it with their own environment and streams.
 func run(ctx context.Context, args []string, env func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := &cli{env: env, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		args = []string{"version"}
+	}
 	return root().dispatch(ctx, e, "mlflow-gate", args)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -179,5 +180,15 @@ func TestExitCodes(t *testing.T) {
 	var b bytes.Buffer
 	if exitCode(nil, &b) != 0 || exitCode(usageError("x"), &b) != 2 || exitCode(&ConfigError{}, &b) != 2 || exitCode(errors.New("boom"), &b) != 1 {
 		t.Fatal("exit codes: 0 ok, 2 usage or configuration, 1 otherwise")
+	}
+}
+
+// `version` and `--version` print the version, the commit, the date and Go.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, stderr, code := gate(t, nil, "", args...)
+		if code != 0 || stderr != "" || !strings.HasPrefix(out, "mlflow-gate dev (commit ") || !strings.Contains(out, runtime.Version()) {
+			t.Errorf("%v: exit %d %q %q", args, code, out, stderr)
+		}
 	}
 }
