@@ -123,8 +123,8 @@ func TestPromptNoneWithoutSession(t *testing.T) {
 	pg := e.browser().get(cfg.AuthCodeURL("st4te", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
 		oauth2.SetAuthURLParam("prompt", "none")))
 	q := callback(t, pg)
-	if q.Get("error") != "login_required" || q.Get("state") != "st4te" || q.Get("code") != "" {
-		t.Fatalf("prompt=none without session: %v", q)
+	if q.Get("error") != "login_required" || q.Get("state") != "st4te" || q.Get("code") != "" || q.Get("iss") != e.issuer {
+		t.Fatalf("prompt=none without session (RFC 9207: iss on errors too): %v", q)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -87,8 +88,8 @@ func (p *Provider) Audience() string { return p.cfg.audience() }
 func (p *Provider) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+PathDiscovery, p.handler)
 	mux.Handle("GET "+PathKeys, p.handler)
-	mux.Handle("GET "+PathAuthorize, p.handler)
-	mux.Handle("POST "+PathAuthorize, p.handler)
+	mux.Handle("GET "+PathAuthorize, withIss(p.cfg.Issuer, p.handler))
+	mux.Handle("POST "+PathAuthorize, withIss(p.cfg.Issuer, p.handler))
 	mux.Handle("POST "+PathToken, basicChallenge(tokenEndpoint(p.handler)))
 	mux.Handle("POST "+PathIntrospect, basicChallenge(tokenEndpoint(confidentialOnly(p.handler))))
 	mux.Handle("POST "+PathRevoke, basicChallenge(tokenEndpoint(p.handler)))
@@ -166,6 +167,37 @@ func basicChallenge(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// withIss adds iss (RFC 9207) to every authorization response the handler
+// sends to a client's redirect URI, the library's error redirects
+// (login_required, invalid_scope, ...) included: discovery says every
+// response has it, and clients such as openid-client refuse one without.
+// The gate's own responses (authResponseURL) already carry it.
+func withIss(issuer string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&issWriter{ResponseWriter: w, iss: issuer}, r)
+	})
+}
+
+type issWriter struct {
+	http.ResponseWriter
+	iss string
+}
+
+func (w *issWriter) WriteHeader(status int) {
+	if status == http.StatusFound || status == http.StatusSeeOther || status == http.StatusTemporaryRedirect {
+		if u, err := url.Parse(w.Header().Get("Location")); err == nil && !strings.HasPrefix(u.String(), w.iss+"/") && u.String() != "" {
+			if q := u.Query(); (q.Has("error") || q.Has("code")) && !q.Has("iss") {
+				q.Set("iss", w.iss)
+				u.RawQuery = q.Encode()
+				w.Header().Set("Location", u.String())
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *issWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // bearerChallenge adds RFC 6750's challenge to a 401 of a resource that
 // takes bearer tokens (userinfo): error="invalid_token" when one was
