@@ -25,11 +25,16 @@ func (s *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 	d := r.Data
 	now := p.cfg.Now()
 	if d.ResponseType != oidc.ResponseTypeCode {
-		return nil, oidc.ErrUnauthorizedClient().WithDescription("only response_type=code is supported")
+		// RFC 6749 section 4.1.2.1: the server does not support it (for any client).
+		return nil, &oidc.Error{ErrorType: "unsupported_response_type", Description: "only response_type=code is supported"}
 	}
 	// Request objects (OpenID Connect Core section 6) are not supported;
-	// refusing here, after redirect_uri is validated, lets the client see it.
-	if d.RequestParam != "" || r.Form.Get("request_uri") != "" {
+	// refusing here, after redirect_uri is validated, lets the client see it,
+	// with the code section 3.1.2.6 names for each parameter.
+	if r.Form.Get("request_uri") != "" {
+		return nil, &oidc.Error{ErrorType: "request_uri_not_supported", Description: "request_uri is not supported"}
+	}
+	if d.RequestParam != "" {
 		return nil, oidc.ErrRequestNotSupported()
 	}
 	if d.ResponseMode != "" && d.ResponseMode != oidc.ResponseModeQuery {

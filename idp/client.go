@@ -40,8 +40,14 @@ func (c *opClient) AuthMethod() oidc.AuthMethod {
 	}
 	return oidc.AuthMethodBasic
 }
+// ResponseTypes lists every standard response type, although only code is
+// served: the library refuses one not listed as unauthorized_client before
+// Authorize sees it, and Authorize answers what RFC 6749 section 4.1.2.1
+// says for a type the server does not support, unsupported_response_type.
+// Discovery's response_types_supported says code only.
 func (c *opClient) ResponseTypes() []oidc.ResponseType {
-	return []oidc.ResponseType{oidc.ResponseTypeCode}
+	return []oidc.ResponseType{oidc.ResponseTypeCode, oidc.ResponseTypeIDToken, oidc.ResponseTypeIDTokenOnly,
+		"token", "code id_token", "code token", "code id_token token", "none"}
 }
 func (c *opClient) GrantTypes() []oidc.GrantType {
 	out := make([]oidc.GrantType, 0, len(c.Client.GrantTypes))

@@ -312,15 +312,16 @@ func TestAuthorizeRefusals(t *testing.T) {
 		{"plain PKCE", "invalid_request", []string{"code_challenge_method", "plain"}},
 		{"challenge without method (means plain)", "invalid_request", []string{"code_challenge_method", ""}},
 		{"no PKCE from a public client", "invalid_request", []string{"code_challenge", "", "code_challenge_method", ""}},
-		{"implicit flow", "unauthorized_client", []string{"response_type", "token"}},
-		{"hybrid flow", "unauthorized_client", []string{"response_type", "code id_token"}},
+		{"implicit flow", "unsupported_response_type", []string{"response_type", "token"}},
+		{"hybrid flow", "unsupported_response_type", []string{"response_type", "code id_token"}},
 		{"request object", "request_not_supported", []string{"request", "eyJhbGciOiJub25lIn0.e30."}},
+		{"request by reference", "request_uri_not_supported", []string{"request_uri", "https://client.example/req.jwt"}},
 	}
 	for _, tc := range redirected {
 		t.Run(tc.name, func(t *testing.T) {
 			q := callback(t, authz(tc.kv...))
-			if q.Get("error") != tc.want || q.Get("code") != "" {
-				t.Fatalf("got %v, want error=%s", q, tc.want)
+			if q.Get("error") != tc.want || q.Get("code") != "" || q.Get("iss") != e.issuer {
+				t.Fatalf("got %v, want error=%s with iss", q, tc.want)
 			}
 		})
 	}
