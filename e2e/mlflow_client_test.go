@@ -143,6 +143,10 @@ func TestStockMLflowClientThroughTheGate(t *testing.T) {
 			if resp.StatusCode != 401 || body["error_code"] != "UNAUTHENTICATED" || resp.Header.Get("WWW-Authenticate") == "" {
 				t.Errorf("%s: %d %v (WWW-Authenticate %q)", name, resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
 			}
+			// The account password in Basic: the answer says what Basic takes.
+			if pat := strings.Contains(body["message"], "not the account password"); pat != (name == "account password") {
+				t.Errorf("%s: message %q", name, body["message"])
+			}
 		}
 	})
 

@@ -434,6 +434,10 @@ func answerUITelemetry(w http.ResponseWriter, method string) {
 	}
 }
 
+// patPrefix starts every personal access token (idp.PATPrefix; the proxy
+// does not import the provider).
+const patPrefix = "mgp_"
+
 // refuseIdentity answers a failed authentication. Anonymous requests are not
 // audited; a presented-but-bad credential is counted per address into one
 // summary row per minute (authfail.go): either kind, one row per request, would
@@ -452,8 +456,12 @@ func (g *Gate) refuseIdentity(c *call, r *http.Request, err error) {
 			Reason:  "token_not_for_api"})
 	case errors.Is(err, ErrBadCredentials):
 		challenges(c.Header(), r.URL.Path, true)
-		g.refuse(c, r, nil, nil, &refusal{Status: unauth, Code: codeUnauthenticated, Outcome: OutcomeUnauthenticated,
-			Message: "invalid, expired or revoked credentials"})
+		msg := "invalid, expired or revoked credentials"
+		if _, pw, ok := r.BasicAuth(); ok && !strings.HasPrefix(pw, patPrefix) {
+			// Said of the form only, never of whether the password was right.
+			msg = "Basic auth takes a personal access token (" + patPrefix + "...) as the password, not the account password; create one on your page, /gate/me"
+		}
+		g.refuse(c, r, nil, nil, &refusal{Status: unauth, Code: codeUnauthenticated, Outcome: OutcomeUnauthenticated, Message: msg})
 		g.failures.add(r.RemoteAddr, reasonOf(err), c.start)
 	default:
 		// The verifier could not tell (database down, revocation state stale):
