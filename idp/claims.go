@@ -109,8 +109,9 @@ type Principal struct {
 	Roles     []string
 	ClientID  string // the OAuth client the access token was issued to; "" for PATs
 	Scopes    []string
-	TokenID   string // jti, or the PAT's id
-	SessionID string // the SSO session the token descends from, if any
+	TokenID   string    // jti, or the PAT's id
+	SessionID string    // the SSO session the token descends from, if any
+	IssuedAt  time.Time // an access token's iat; zero for a PAT
 	ExpiresAt time.Time
 	// Service: the subject is a confidential service client acting for
 	// itself (client credentials, or a PAT the client owns), not a user.

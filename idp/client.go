@@ -40,6 +40,7 @@ func (c *opClient) AuthMethod() oidc.AuthMethod {
 	}
 	return oidc.AuthMethodBasic
 }
+
 // ResponseTypes lists every standard response type, although only code is
 // served: the library refuses one not listed as unauthorized_client before
 // Authorize sees it, and Authorize answers what RFC 6749 section 4.1.2.1

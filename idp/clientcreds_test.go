@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -186,4 +187,62 @@ func TestClientCredentialsRefusals(t *testing.T) {
 			t.Errorf("%+v registered: %v", spec, err)
 		}
 	}
+}
+
+// TestRemovedClientMadeAgain: a client removed and added again under the
+// same id works at once (its tokens are not refused as the removed one's),
+// while the removed client's access tokens stay refused until they expire,
+// after a reload of the revocation set too.
+func TestRemovedClientMadeAgain(t *testing.T) {
+	e := newEnv(t)
+	v := e.p.Verifier()
+	secret := e.addService("again", storage.RoleDefault)
+	old, err := e.clientCreds("again", secret, oauth2.AuthStyleInHeader).Token(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(e.ctx, old.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // iat has whole seconds: the new client is made a second later
+	if err := e.st.DeleteClient(e.ctx, testActor, "again"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the removed client's token refused", func() bool {
+		_, err := v.Verify(e.ctx, old.AccessToken)
+		return errors.Is(err, ErrRevoked)
+	})
+	secret = e.addService("again", storage.RoleDefault)
+	fresh, err := e.clientCreds("again", secret, oauth2.AuthStyleInHeader).Token(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new client's token accepted", func() bool {
+		_, err := v.Verify(e.ctx, fresh.AccessToken)
+		return err == nil
+	})
+	check := func(when string) {
+		t.Helper()
+		if _, err := v.Verify(e.ctx, old.AccessToken); !errors.Is(err, ErrRevoked) {
+			t.Errorf("%s: the removed client's token: %v, want ErrRevoked", when, err)
+		}
+		if _, err := v.Verify(e.ctx, fresh.AccessToken); err != nil {
+			t.Errorf("%s: the new client's token: %v", when, err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, e.issuer+PathUserinfo, nil)
+		req.Header.Set("Authorization", "Bearer "+fresh.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: userinfo with the new client's token: %d", when, resp.StatusCode)
+		}
+	}
+	check("after the change")
+	if err := v.reloadAll(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after a reload")
 }

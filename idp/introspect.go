@@ -51,7 +51,7 @@ func (s *server) introspect(ctx context.Context, c *opClient, raw string) *oidc.
 		if u, err := s.p.ver.users.get(ctx, rt.UserID); err != nil || !u.enabled {
 			return inactive
 		}
-		if rt.SessionID != "" && s.p.ver.rev.revoked("", rt.SessionID, rt.ClientID, "") {
+		if rt.SessionID != "" && s.p.ver.rev.revoked("", rt.SessionID, rt.ClientID, "", now) {
 			return inactive
 		}
 		return &oidc.IntrospectionResponse{Active: true, Scope: rt.Scopes, ClientID: rt.ClientID, TokenType: "refresh_token",

@@ -49,7 +49,7 @@ func (v *Verifier) VerifySession(r *http.Request) (Principal, error) {
 		return Principal{}, ErrSessionCookie
 	}
 	ctx := r.Context()
-	if v.rev.revoked("", sid, "", "") {
+	if v.rev.revoked("", sid, "", "", time.Time{}) {
 		return Principal{}, ErrRevoked
 	}
 	v.sessMu.Lock()

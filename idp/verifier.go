@@ -154,7 +154,7 @@ func (v *Verifier) parseToken(ctx context.Context, raw string, now time.Time) (P
 	// and such a token carries no session.
 	service := c.Subject == c.ClientID && c.SessionID == ""
 	return Principal{Kind: KindAccessToken, Subject: c.Subject, ClientID: c.ClientID, Scopes: splitScope(c.Scope),
-		TokenID: c.JTI, SessionID: c.SessionID, ExpiresAt: time.Unix(c.Expiry, 0), Service: service}, h.Kid, nil
+		TokenID: c.JTI, SessionID: c.SessionID, IssuedAt: time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.Expiry, 0), Service: service}, h.Kid, nil
 }
 
 // VerifyPAT accepts a personal access token. Its checksum is checked before
@@ -224,7 +224,11 @@ func (v *Verifier) finish(ctx context.Context, e *seenEntry, patID string) (Prin
 	if e.p.Service {
 		client = e.p.Subject
 	}
-	if v.rev.revoked(e.p.TokenID, e.p.SessionID, client, patID) {
+	issued := e.p.IssuedAt
+	if e.p.Kind == KindPAT {
+		issued = v.cfg.Now() // PATs go with their client: one that exists is the current client's
+	}
+	if v.rev.revoked(e.p.TokenID, e.p.SessionID, client, patID, issued) {
 		return Principal{}, ErrRevoked
 	}
 	var u *userState

@@ -21,8 +21,11 @@ type revocations struct {
 	mu       sync.RWMutex
 	jtis     map[string]time.Time // jti -> when it expires anyway
 	sessions map[string]time.Time // session id -> keep until
-	clients  map[string]bool
-	pats     map[string]bool
+	// clients refuses the tokens of a client issued before a time: forever
+	// (clientOff) for a disabled or removed one, before its creation for a
+	// client made again under a removed one's id.
+	clients map[string]time.Time
+	pats    map[string]bool
 
 	maxStale time.Duration
 	feed     atomic.Pointer[feedState] // nil until subscribed: never loaded, so stale
@@ -34,7 +37,7 @@ type feedState interface {
 }
 
 func newRevocations(maxStale time.Duration) *revocations {
-	return &revocations{jtis: map[string]time.Time{}, sessions: map[string]time.Time{}, clients: map[string]bool{},
+	return &revocations{jtis: map[string]time.Time{}, sessions: map[string]time.Time{}, clients: map[string]time.Time{},
 		pats: map[string]bool{}, maxStale: maxStale}
 }
 
@@ -50,8 +53,14 @@ func (r *revocations) fresh(now time.Time) error {
 	return nil
 }
 
-// revoked reports whether any id a token carries is on the set.
-func (r *revocations) revoked(jti, sid, client, pat string) bool {
+// clientOff is the time before which every token of a disabled or removed
+// client was issued.
+var clientOff = time.Unix(1<<62, 0)
+
+// revoked reports whether any id a token carries is on the set; issued is
+// when the token was (JWT iat; for tokens that live in the database, which
+// go with their client, any time after the client's creation: now).
+func (r *revocations) revoked(jti, sid, client, pat string, issued time.Time) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if _, ok := r.jtis[jti]; ok && jti != "" {
@@ -60,7 +69,10 @@ func (r *revocations) revoked(jti, sid, client, pat string) bool {
 	if _, ok := r.sessions[sid]; ok && sid != "" {
 		return true
 	}
-	return (client != "" && r.clients[client]) || (pat != "" && r.pats[pat])
+	if t, ok := r.clients[client]; ok && client != "" && issued.Before(t.Truncate(time.Second)) { // iat has whole seconds
+		return true
+	}
+	return pat != "" && r.pats[pat]
 }
 
 // load replaces the set with the database's.
@@ -73,9 +85,16 @@ func (r *revocations) load(ctx context.Context, st *storage.Store, now time.Time
 	if err != nil {
 		return err
 	}
-	clients, err := st.DisabledClients(ctx)
+	disabled, err := st.DisabledClients(ctx)
 	if err != nil {
 		return err
+	}
+	clients, err := st.ClientsCreatedSince(ctx, now.Add(-accessTTL))
+	if err != nil {
+		return err
+	}
+	for id := range disabled {
+		clients[id] = clientOff
 	}
 	// Keep a revoked session at least one access-token lifetime, so tokens
 	// minted just before it expired are still refused.
@@ -172,9 +191,14 @@ func (v *Verifier) apply(ctx context.Context, c storage.Change) error {
 			return err
 		}
 		v.rev.mu.Lock()
-		if disabled {
-			v.rev.clients[id] = true
-		} else {
+		switch {
+		case disabled:
+			v.rev.clients[id] = clientOff
+		case now.Sub(c.CreatedAt) < v.cfg.AccessTokenTTL:
+			// New, perhaps under a removed client's id: that client's access
+			// tokens, issued before, stay refused until they expire.
+			v.rev.clients[id] = c.CreatedAt
+		default:
 			delete(v.rev.clients, id)
 		}
 		v.rev.mu.Unlock()

@@ -47,6 +47,11 @@ func (s *Store) CreateClient(ctx context.Context, actor Actor, c Client) error {
 		if err := insertClient(ctx, tx, c); err != nil {
 			return err
 		}
+		// A client made under the id of a removed one: replicas must stop
+		// refusing the id, and keep refusing the old client's tokens.
+		if err := Notify(ctx, tx, ChangeClient, c.ID); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "client.create", Resource: "client:" + c.ID})
 	})
 }
