@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -90,6 +91,25 @@ func classify(err error) error {
 		}
 	}
 	return err
+}
+
+// ConnectProblem says whether a failed connection cannot heal by waiting,
+// and what to do about it: the server refused the user or the password, or
+// the database does not exist (SQLSTATE 28P01, 28000, 3D000), or the
+// connection string is invalid. hint is "" for problems that may heal (the
+// server is not up yet, the network).
+func ConnectProblem(err error) (permanent bool, hint string) {
+	var pgErr *pgconn.PgError
+	var pe *pgconn.ParseConfigError
+	switch {
+	case errors.As(err, &pe) || strings.Contains(err.Error(), "invalid connection string"):
+		return true, "MLFLOW_GATE_DATABASE_URL is not a valid postgres:// URL"
+	case errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000"):
+		return true, "PostgreSQL refused the user or password in MLFLOW_GATE_DATABASE_URL"
+	case errors.As(err, &pgErr) && pgErr.Code == "3D000":
+		return true, "the database named in MLFLOW_GATE_DATABASE_URL does not exist; create it (createdb, or CREATE DATABASE) and grant it to the gate's user"
+	}
+	return false, ""
 }
 
 // redact keeps connection errors useful without leaking the connection

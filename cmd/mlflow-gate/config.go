@@ -79,7 +79,7 @@ var settings = []setting{
 	{flag: "database-url", env: "MLFLOW_GATE_DATABASE_URL", group: "db", secret: true,
 		usage: "PostgreSQL URL of the gate's own database (postgres://user:password@host:5432/db)", str: func(c *Config) *string { return &c.DatabaseURL }},
 	{flag: "database-wait", env: "MLFLOW_GATE_DATABASE_WAIT", group: "db", def: "2m",
-		usage: "how long to keep retrying an unreachable database at start", dur: func(c *Config) *time.Duration { return &c.DatabaseWait }},
+		usage: "how long serve keeps retrying an unreachable database at start (other commands try once)", dur: func(c *Config) *time.Duration { return &c.DatabaseWait }},
 	{flag: "log-level", env: "MLFLOW_GATE_LOG_LEVEL", group: "db", def: "info",
 		usage: "log level: debug, info, warn or error", str: func(c *Config) *string { return &c.LogLevel }},
 	{flag: "mlflow-url", env: "MLFLOW_GATE_MLFLOW_URL", group: "serve",

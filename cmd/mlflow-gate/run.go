@@ -36,14 +36,21 @@ func serveCommand() *command {
 		}}
 }
 
-// openStore connects to the database, retrying with exponential backoff for
-// up to cfg.DatabaseWait and logging every failed attempt, so that a gate
-// started before its database neither crash-loops nor waits silently.
-func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*storage.Store, error) {
+// openStore connects to the database. serve (wait) retries with
+// exponential backoff for up to cfg.DatabaseWait, logging every failed
+// attempt, so that a gate started before its database neither crash-loops
+// nor waits silently; one-shot commands try once. Neither waits for what
+// cannot heal (a refused password, a missing database): that fails at once
+// with the reason and what to do.
+func openStore(ctx context.Context, cfg *Config, log *slog.Logger, wait bool) (*storage.Store, error) {
 	st, err := storage.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
+		if _, hint := storage.ConnectProblem(err); hint != "" {
+			return nil, fmt.Errorf("%s (%w)", hint, err)
+		}
 		return nil, err
 	}
+	wait = wait && cfg.DatabaseWait > 0
 	deadline := time.Now().Add(cfg.DatabaseWait)
 	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -52,6 +59,14 @@ func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*storage.Sto
 		cancel()
 		if err == nil {
 			return st, nil
+		}
+		if permanent, hint := storage.ConnectProblem(err); permanent {
+			st.Close()
+			return nil, fmt.Errorf("%s: %w", hint, err)
+		}
+		if !wait {
+			st.Close()
+			return nil, fmt.Errorf("%w (is PostgreSQL running, and is MLFLOW_GATE_DATABASE_URL's host and port right?)", err)
 		}
 		if ctx.Err() != nil || time.Now().Add(delay).After(deadline) {
 			st.Close()
@@ -81,7 +96,7 @@ type listeners struct {
 // servers drain their in-flight requests.
 func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger, ls *listeners) error {
 	start := time.Now()
-	st, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -319,5 +320,46 @@ func TestProviderPathsNeverReachMLflow(t *testing.T) {
 		if strings.HasPrefix(strings.Fields(s)[1], "/oauth") || strings.HasPrefix(strings.Fields(s)[1], "/.well-known") {
 			t.Errorf("MLflow received %s", s)
 		}
+	}
+}
+
+// TestDatabaseProblemsThatCannotHealFailAtOnce: a refused password or a
+// missing database fails every command, serve included, on the first try
+// with the reason and what to do; an unreachable server fails one-shot
+// commands on the first try too (only serve waits for it).
+func TestDatabaseProblemsThatCannotHealFailAtOnce(t *testing.T) {
+	good, err := url.Parse(storagetest.EmptyDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := good.User.Username()
+	wrongPW, noDB := *good, *good
+	wrongPW.User = url.UserPassword(user, "hunter2-wrong-password")
+	noDB.Path = "/no_such_database_here"
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	gone := "postgres://gate:hunter2-db-password@" + ln.Addr().String() + "/gate?sslmode=disable"
+	ln.Close()
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"wrong password", wrongPW.String(), "refused the user or password"},
+		{"missing database", noDB.String(), "does not exist"},
+		{"no server (one-shot)", gone, "is PostgreSQL running"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := gate(t, map[string]string{"MLFLOW_GATE_DATABASE_URL": tc.url}, "", "user", "list")
+			if code != 1 || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "retrying") || strings.Contains(stderr, "hunter2") {
+				t.Errorf("user list: exit %d, stderr %q", code, stderr)
+			}
+			if tc.name == "no server (one-shot)" {
+				return // serve waits for that one: TestDatabaseUnreachableAtStartIsRetriedAndReported
+			}
+			cfg := testConfig(t, tc.url, "http://127.0.0.1:1")
+			logs := &testlog.Buffer{}
+			err := serve(context.Background(), &cfg, io.Discard, slog.New(slog.NewJSONHandler(logs, nil)), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(logs.String(), "retrying") || strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("serve: %v\n%s", err, logs)
+			}
+		})
 	}
 }
