@@ -185,28 +185,14 @@ func (s *Store) RevokedTokenExpiry(ctx context.Context, jti string) (time.Time, 
 	return exp, classify(err)
 }
 
-// DisabledClients lists the ids of disabled clients.
 // ClientsCreatedSince maps the clients created after t to when: a token
 // that names one of them and was issued before is an earlier client's of the
 // same id, removed since.
 func (s *Store) ClientsCreatedSince(ctx context.Context, t time.Time) (map[string]time.Time, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, created_at FROM clients WHERE created_at > $1`, t)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var id string
-		var at time.Time
-		if err := rows.Scan(&id, &at); err != nil {
-			return nil, classify(err)
-		}
-		out[id] = at
-	}
-	return out, classify(rows.Err())
+	return idExpiries(s.Pool.Query(ctx, `SELECT id, created_at FROM clients WHERE created_at > $1`, t))
 }
 
+// DisabledClients lists the ids of disabled clients.
 func (s *Store) DisabledClients(ctx context.Context) (map[string]bool, error) {
 	rows, err := s.Pool.Query(ctx, `SELECT id FROM clients WHERE disabled_at IS NOT NULL`)
 	if err != nil {

@@ -97,7 +97,7 @@ func (s *Store) RevokedSessionsOfUser(ctx context.Context, userID string, now ti
 		WHERE user_id::text = $1 AND revoked_at IS NOT NULL AND expires_at > $2`, userID, now))
 }
 
-// idExpiries collects (id, expires_at) rows into a map.
+// idExpiries collects (id, time) rows into a map.
 func idExpiries(rows pgx.Rows, err error) (map[string]time.Time, error) {
 	if err != nil {
 		return nil, classify(err)
