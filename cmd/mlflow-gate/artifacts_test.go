@@ -33,3 +33,17 @@ func TestStartupWarnsWhenMLflowsArtifactRootBypassesTheGate(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanPath(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/": true, "/api/2.0/mlflow/runs/get": true, "/static-files/": true, "*": true, "/a.b/..c": true,
+		"//x": false, "/a//b": false, "/a/./b": false, "/a/../b": false, "/..": false, "/a/.": false, "/a/..": false,
+	} {
+		if got := cleanPath(p); got != want {
+			t.Errorf("cleanPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { cleanPath("/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/x.txt") }); n != 0 {
+		t.Errorf("cleanPath allocates %v times per request", n)
+	}
+}

@@ -184,11 +184,15 @@ func cleanPath(p string) bool {
 	if p == "" || p[0] != '/' {
 		return true
 	}
-	segs := strings.Split(p[1:], "/")
-	for i, s := range segs {
-		if s == "." || s == ".." || (s == "" && i != len(segs)-1) {
+	// Segment by segment without allocating: this runs on every request.
+	for rest := p[1:]; ; {
+		seg, tail, more := strings.Cut(rest, "/")
+		if seg == "." || seg == ".." || (seg == "" && more) {
 			return false
 		}
+		if !more {
+			return true
+		}
+		rest = tail
 	}
-	return true
 }
