@@ -194,13 +194,9 @@ func (g *Gate) checkOverwrite(ctx context.Context, subject authz.Subject, req *a
 	if req.Route().Kind == authz.KindTraceStart {
 		why = overwriteTraceWhy
 	}
-	n := len(req.Escalations)
-	req.Escalate(authz.ScopeDelete, why)
-	if g.policy.Decide(subject, req).Allow {
-		req.Escalations = req.Escalations[:n] // may delete anyway: no lookup, nothing raised
-		return d, nil
+	if g.mayDelete(ctx, subject, req, why) {
+		return d, nil // may delete anyway: no lookup, nothing raised
 	}
-	req.Escalations = req.Escalations[:n]
 	var exists bool
 	if req.Route().Kind == authz.KindTraceStart {
 		ids := req.Attrs.Values(authz.IDTrace)
@@ -231,6 +227,23 @@ func (g *Gate) checkOverwrite(ctx context.Context, subject authz.Subject, req *a
 	}
 	req.Escalate(authz.ScopeDelete, why)
 	return g.policy.Decide(subject, req), nil
+}
+
+// mayDelete reports whether the caller could make the request as a delete:
+// the route table and, with resource grants, the grants on what it names.
+// A write by such a caller may replace what is there.
+func (g *Gate) mayDelete(ctx context.Context, subject authz.Subject, req *authz.Request, why string) bool {
+	n := len(req.Escalations)
+	defer func() { req.Escalations = req.Escalations[:n] }()
+	req.Escalate(authz.ScopeDelete, why)
+	if !g.policy.Decide(subject, req).Allow {
+		return false
+	}
+	if g.grants == nil {
+		return true
+	}
+	_, err := g.checkResources(ctx, subject, req, authz.ScopeDelete)
+	return err == nil
 }
 
 // errLookup: the gate could not ask MLflow what it needed to decide (502).

@@ -254,14 +254,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, subject authz.Subject, req *authz.Request, op authz.StoreOp, body []byte) {
 	replace := false
 	if op == authz.StoreUpload || op == authz.StoreRootUpload || op == authz.StoreMultipartCreate || op == authz.StoreMultipartComplete {
-		n := len(req.Escalations)
-		req.Escalate(authz.ScopeDelete, overwriteWhy)
-		replace = g.policy.Decide(subject, req).Allow
-		if replace && g.grants != nil {
-			_, err := g.checkResources(r.Context(), subject, req, authz.ScopeDelete)
-			replace = err == nil
-		}
-		req.Escalations = req.Escalations[:n]
+		replace = g.mayDelete(r.Context(), subject, req, overwriteWhy)
 	}
 	path := ""
 	if ps := req.Attrs.Values(authz.IDArtifactPath); len(ps) > 0 {
