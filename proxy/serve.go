@@ -178,11 +178,15 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !resources() {
 		return
 	}
+	uploadTo := "" // where the store writes a StoreRootUpload
 	if fromStore && d.Allow && d.Route.Store == authz.StoreRootUpload {
 		// The store takes it only when the run's root is the gate's layout
 		// (the run was looked up for the grants already); otherwise MLflow
 		// does, after the overwrite check below.
-		_, _, _, fromStore = g.rootPath(r.Context(), c, req, false)
+		var root, rel string
+		if root, rel, _, fromStore = g.rootPath(r.Context(), c, req, false); fromStore {
+			uploadTo = root + "/" + rel
+		}
 	}
 	if d.Allow && d.Route.Kind.Overwrites() && !fromStore {
 		// (The store makes its writes conditional instead: serveArtifact.)
@@ -233,7 +237,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case filter == filterSearch:
 		g.serveFiltered(c, w, r, subject, d.Route, body)
 	case fromStore:
-		g.serveArtifact(c, w, r, subject, req, d.Route.Store, body)
+		g.serveArtifact(c, w, r, subject, req, d.Route.Store, body, uploadTo)
 	default:
 		g.forward(c, w, r)
 	}
@@ -251,7 +255,10 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // write that the caller could not also make as a delete may not replace an
 // existing file: the store then writes conditionally, which S3 decides
 // atomically (no look-then-write race, and no question to MLflow).
-func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, subject authz.Subject, req *authz.Request, op authz.StoreOp, body []byte) {
+//
+// uploadTo is the artifact path of a StoreRootUpload, which ServeHTTP found
+// when it chose the store for it.
+func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, subject authz.Subject, req *authz.Request, op authz.StoreOp, body []byte, uploadTo string) {
 	replace := false
 	if op == authz.StoreUpload || op == authz.StoreRootUpload || op == authz.StoreMultipartCreate || op == authz.StoreMultipartComplete {
 		replace = g.mayDelete(r.Context(), subject, req, overwriteWhy)
@@ -271,14 +278,7 @@ func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, su
 		return
 	}
 	if op == authz.StoreRootUpload {
-		root, rel, _, ok := g.rootPath(r.Context(), c, req, false)
-		if !ok {
-			// Checked in ServeHTTP; a lookup that fails now fails closed.
-			g.refuse(c, r, req, nil, &refusal{Status: http.StatusBadGateway, Code: codeBadGateway,
-				Message: "mlflow-gate could not find the run's artifact root", Outcome: OutcomeUnavailable, Reason: "artifact_root"})
-			return
-		}
-		ac.Path = root + "/" + rel
+		ac.Path = uploadTo
 		in := r.Clone(r.Context())
 		in.Body, c.rate = limitBodyRate(w, r, g.minRate, g.grace)
 		g.artifacts.ServeArtifact(c, in, ac)
@@ -315,22 +315,11 @@ func (g *Gate) serveArtifact(c *call, w http.ResponseWriter, r *http.Request, su
 // itself (""), a file may not. A paged listing, or a path MLflow would
 // refuse, is left to MLflow (ok false), as is any root outside the layout.
 func (g *Gate) rootPath(ctx context.Context, c *call, req *authz.Request, folder bool) (root, rel, uri string, ok bool) {
-	rt := req.Route()
-	q, err := authz.ParseQuery(c.rawQuery, rt.Repeat)
-	if err != nil {
-		return "", "", "", false
-	}
-	if tok, _ := q.Get("page_token"); tok != "" {
-		return "", "", "", false
-	}
-	if _, presigned := q.Get("presigned"); presigned {
-		return "", "", "", false // a JSON answer with a URL, not the file: MLflow's
-	}
-	rel, _ = q.Get(rt.StoreParam)
-	if (rel != "" || !folder) && !cleanRelPath(rel) {
+	if rel, ok = storeRel(c, req, req.Route().StoreParam, folder); !ok {
 		return "", "", "", false
 	}
 	var expID string
+	var err error
 	switch runs, models := req.Attrs.Values(authz.IDRun), req.Attrs.Values(authz.IDLoggedModel); {
 	case len(runs) == 1 && len(models) == 0:
 		expID, uri, err = g.resolver.rootOf(ctx, g, authz.IDRun, runs[0])
@@ -349,6 +338,28 @@ func (g *Gate) rootPath(ctx context.Context, c *call, req *authz.Request, folder
 	return root, rel, uri, true
 }
 
+// storeRel is the path below a root that the query parameter param names,
+// when the store can serve the request: not a paged or presigned=true call
+// (MLflow's to answer), and a relative path MLflow and the gate read alike
+// ("" only for a folder, the root).
+func storeRel(c *call, req *authz.Request, param string, folder bool) (string, bool) {
+	q, err := authz.ParseQuery(c.rawQuery, req.Route().Repeat)
+	if err != nil {
+		return "", false
+	}
+	if tok, _ := q.Get("page_token"); tok != "" {
+		return "", false
+	}
+	if _, presigned := q.Get("presigned"); presigned {
+		return "", false // a JSON answer with a URL, not the file
+	}
+	rel, _ := q.Get(param)
+	if (rel != "" || !folder) && !cleanRelPath(rel) {
+		return "", false
+	}
+	return rel, true
+}
+
 // versionFile is the artifact path of model-versions/get-artifact's ?path=
 // below the version's download URI, when MLflow says that is in the gate's
 // layout. The answer is not remembered: a registered model deleted and made
@@ -356,15 +367,8 @@ func (g *Gate) rootPath(ctx context.Context, c *call, req *authz.Request, folder
 // (a JSON answer, not the file) is MLflow's.
 func (g *Gate) versionFile(ctx context.Context, c *call, req *authz.Request) (string, bool) {
 	names, versions := req.Attrs.Values(authz.IDRegisteredModel), req.Attrs.Values(authz.IDModelVersion)
-	q, err := authz.ParseQuery(c.rawQuery, req.Route().Repeat)
-	if err != nil || len(names) != 1 || len(versions) != 1 {
-		return "", false
-	}
-	if _, presigned := q.Get("presigned"); presigned {
-		return "", false
-	}
-	rel, _ := q.Get("path")
-	if !cleanRelPath(rel) {
+	rel, ok := storeRel(c, req, "path", false)
+	if !ok || len(names) != 1 || len(versions) != 1 {
 		return "", false
 	}
 	uri, err := g.lookupString(ctx, "/api/2.0/mlflow/model-versions/get-download-uri", url.Values{"name": names, "version": versions}, "artifact_uri")
