@@ -109,21 +109,17 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	mux.Handle("POST "+PathLogin, http.NewCrossOriginProtection().Handler(http.HandlerFunc(p.loginSubmit)))
 	// Any other method on a provider path is 405 with Allow, here: without
 	// these, the mux would hand it to the next match ("/", the MLflow proxy).
-	allowed := map[string][]string{}
-	for _, route := range [][2]string{
+	for _, route := range []struct{ path, allow string }{
 		{PathDiscovery, "GET"}, {PathKeys, "GET"}, {PathAuthorize, "GET, POST"}, {PathToken, "POST"},
 		{PathIntrospect, "POST"}, {PathRevoke, "POST"}, {PathDeviceAuthorization, "POST"}, {PathDevice, "GET, POST"},
 		{PathEndSession, "GET, POST"}, {PathLoggedOut, "GET"}, {PathLogoutConfirm, "GET, POST"},
 		{PathUserinfo, "GET, POST"}, {PathLogin, "GET, POST"},
 	} {
-		allowed[route[0]] = append(allowed[route[0]], route[1])
-	}
-	for path, methods := range allowed {
-		allow := strings.Join(methods, ", ")
+		allow := route.allow
 		if strings.Contains(allow, "GET") {
 			allow += ", HEAD" // the mux serves HEAD with GET's handler
 		}
-		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		mux.HandleFunc(route.path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
 			writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", r.Method+" is not allowed here; use "+allow)
 		})
