@@ -80,6 +80,9 @@ func revokeSession(ctx context.Context, q Querier, id string, now time.Time) err
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("%w: no active session", ErrNotFound)
 	}
+	if err := enqueueLogouts(ctx, q, `s.id::text = $1`, id); err != nil {
+		return err
+	}
 	return Notify(ctx, q, ChangeSession, id)
 }
 

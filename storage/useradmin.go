@@ -36,7 +36,7 @@ func (s *Store) SearchUsers(ctx context.Context, q, after string, limit int) ([]
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (UserListing, error) {
 		var l UserListing
-		err := row.Scan(&l.ID, &l.Username, &l.Email, &l.PasswordHash, &l.DisabledAt, &l.CreatedAt, &l.Roles, &l.LastLogin)
+		err := row.Scan(&l.ID, &l.Username, &l.Email, &l.EmailVerified, &l.Name, &l.GivenName, &l.FamilyName, &l.PasswordHash, &l.DisabledAt, &l.CreatedAt, &l.Roles, &l.LastLogin)
 		return l, err
 	})
 	return onePage(out, limit, err)

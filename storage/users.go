@@ -14,11 +14,22 @@ import (
 type User struct {
 	ID           string
 	Username     string
-	Email        string
+	Profile
 	PasswordHash string
 	DisabledAt   *time.Time
 	CreatedAt    time.Time
 	Roles        []string
+}
+
+// Profile is what the profile and email scopes tell relying parties about a
+// user (OpenID Connect Core section 5.1). Every field is optional; only an
+// administrator sets EmailVerified.
+type Profile struct {
+	Email         string
+	EmailVerified bool
+	Name          string
+	GivenName     string
+	FamilyName    string
 }
 
 // Enabled reports whether the user may log in and use tokens.
@@ -33,25 +44,31 @@ const (
 	RoleDefault = "Default"
 )
 
-const userColumns = `u.id::text, u.username, u.email, u.password_hash, u.disabled_at, u.created_at,
+const userColumns = `u.id::text, u.username, u.email, u.email_verified, u.name, u.given_name, u.family_name, u.password_hash, u.disabled_at, u.created_at,
 	coalesce((SELECT array_agg(r.name ORDER BY r.name) FROM user_roles ur JOIN roles r ON r.id = ur.role_id
 	          WHERE ur.user_id = u.id), '{}')`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.DisabledAt, &u.CreatedAt, &u.Roles)
+	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName, &u.FamilyName, &u.PasswordHash, &u.DisabledAt, &u.CreatedAt, &u.Roles)
 	return u, classify(err)
 }
 
 // CreateUser adds an enabled user holding roles, in one transaction: a role
 // that does not exist leaves no user behind.
 func (s *Store) CreateUser(ctx context.Context, actor Actor, username, passwordHash string, roles ...string) (User, error) {
+	return s.CreateUserWithProfile(ctx, actor, username, passwordHash, Profile{}, roles...)
+}
+
+// CreateUserWithProfile is CreateUser with a profile.
+func (s *Store) CreateUserWithProfile(ctx context.Context, actor Actor, username, passwordHash string, p Profile, roles ...string) (User, error) {
 	var u User
 	err := s.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		u, err = scanUser(tx.QueryRow(ctx, `
-			WITH u AS (INSERT INTO users (username, password_hash) VALUES ($1, $2) RETURNING *)
-			SELECT `+userColumns+` FROM u`, username, passwordHash))
+			WITH u AS (INSERT INTO users (username, password_hash, email, email_verified, name, given_name, family_name)
+			           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *)
+			SELECT `+userColumns+` FROM u`, username, passwordHash, p.Email, p.EmailVerified, p.Name, p.GivenName, p.FamilyName))
 		if err != nil {
 			if errors.Is(err, ErrConflict) {
 				return fmt.Errorf("%w: user %q already exists", ErrConflict, username)
@@ -177,6 +194,26 @@ func (s *Store) SetDisabled(ctx context.Context, actor Actor, username string, d
 	})
 }
 
+// SetProfile replaces a user's profile. Tokens already issued keep the claims
+// they were signed with; userinfo answers the new ones at once.
+func (s *Store) SetProfile(ctx context.Context, actor Actor, username string, p Profile) error {
+	return s.InTx(ctx, func(tx pgx.Tx) error {
+		id, err := userID(ctx, tx, username, true)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET email = $2, email_verified = $3, name = $4, given_name = $5, family_name = $6,
+			updated_at = now() WHERE id = $1`, id, p.Email, p.EmailVerified, p.Name, p.GivenName, p.FamilyName); err != nil {
+			return classify(err)
+		}
+		if err := Notify(ctx, tx, ChangeUser, id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, Event{Actor: actor.Name, RemoteAddr: actor.Address, Action: "user.profile", Resource: "user:" + username,
+			Detail: map[string]any{"email": p.Email, "email_verified": p.EmailVerified}})
+	})
+}
+
 // userID resolves a username inside tx, optionally locking the row.
 func userID(ctx context.Context, q Querier, username string, lock bool) (string, error) {
 	sql := `SELECT id::text FROM users WHERE lower(username) = lower($1)`
@@ -202,8 +239,19 @@ func endUserGrants(ctx context.Context, q Querier, userID string) error {
 // endUserGrantsExcept is endUserGrants sparing the SSO session keep (not its
 // refresh-token families: those are other devices).
 func endUserGrantsExcept(ctx context.Context, q Querier, userID, keep string) error {
-	if _, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL AND id::text <> $2`, userID, keep); err != nil {
+	rows, err := q.Query(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL AND id::text <> $2
+		RETURNING id::text`, userID, keep)
+	if err != nil {
 		return classify(err)
+	}
+	ended, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return classify(err)
+	}
+	if len(ended) > 0 {
+		if err := enqueueLogouts(ctx, q, `s.id::text = ANY($1)`, ended); err != nil {
+			return err
+		}
 	}
 	if _, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, userID); err != nil {
 		return classify(err)
