@@ -37,8 +37,47 @@ type idClaims struct {
 	ATHash   string   `json:"at_hash,omitempty"`
 	SID      string   `json:"sid,omitempty"`
 	Roles    []string `json:"roles"`
-	Username string   `json:"preferred_username,omitempty"`
-	Email    string   `json:"email,omitempty"`
+	profileClaims
+
+	// groups repeats Roles under the configured claim name (groupsClaim),
+	// which relying parties read by default; "" leaves it out.
+	groupsName string
+}
+
+// profileClaims are the standard claims of the profile and email scopes
+// (OpenID Connect Core section 5.4), in ID tokens and from userinfo.
+type profileClaims struct {
+	Username      string `json:"preferred_username,omitempty"`
+	Name          string `json:"name,omitempty"`
+	GivenName     string `json:"given_name,omitempty"`
+	FamilyName    string `json:"family_name,omitempty"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified *bool  `json:"email_verified,omitempty"`
+}
+
+// MarshalJSON writes the claims with the groups claim under its configured
+// name, which a struct tag cannot carry.
+func (c idClaims) MarshalJSON() ([]byte, error) {
+	type plain idClaims
+	b, err := json.Marshal(plain(c))
+	if err != nil || c.groupsName == "" {
+		return b, err
+	}
+	name, err := json.Marshal(c.groupsName)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := json.Marshal(c.Roles)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(b)+len(name)+len(roles)+2)
+	out = append(out, b[:len(b)-1]...) // without the closing brace
+	out = append(out, ',')
+	out = append(out, name...)
+	out = append(out, ':')
+	out = append(out, roles...)
+	return append(out, '}'), nil
 }
 
 // audience is "aud": one string when there is one value, as RFC 7519

@@ -57,13 +57,26 @@ func (c *opClient) GrantTypes() []oidc.GrantType {
 	}
 	return out
 }
-func (c *opClient) LoginURL(string) string               { return "" } // our Authorize builds it
-func (c *opClient) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
-func (c *opClient) IDTokenLifetime() time.Duration       { return c.idTokenTTL }
-func (c *opClient) DevMode() bool                        { return false }
+func (c *opClient) LoginURL(string) string              { return "" } // our Authorize builds it
+func (c *opClient) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeJWT }
+func (c *opClient) IDTokenLifetime() time.Duration      { return c.idTokenTTL }
+
+// DevMode lets the library accept any redirect URI that VerifyAuthRequest
+// has passed (checkAuthRedirect is stricter and the only rule, so that
+// registration and authorization agree); it changes nothing else.
+func (c *opClient) DevMode() bool                        { return true }
 func (c *opClient) IDTokenUserinfoClaimsAssertion() bool { return false }
 func (c *opClient) ClockSkew() time.Duration             { return 0 }
 func (c *opClient) IsScopeAllowed(scope string) bool     { return slices.Contains(c.Scopes, scope) }
+
+// idTokenAlg signs the client's ID tokens (id_token_signed_response_alg).
+func (c *opClient) idTokenAlg() string {
+	if c.IDTokenAlg == AlgES256 {
+		return AlgES256
+	}
+	return AlgRS256
+}
+
 func (c *opClient) allowsGrant(g oidc.GrantType) bool {
 	return slices.Contains(c.Client.GrantTypes, string(g))
 }

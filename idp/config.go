@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,8 +52,15 @@ type Config struct {
 	// DeviceThrottle limits wrong user codes per user and per address.
 	DeviceThrottle storage.LoginThrottle
 
-	// SigningAlg is "ES256" (default) or "RS256".
+	// SigningAlg signs access tokens: "ES256" (default, the fast one) or
+	// "RS256". ID tokens are signed with each client's registered algorithm;
+	// the provider keeps a key of both.
 	SigningAlg string
+
+	// GroupsClaim names the claim that repeats a user's roles in ID tokens
+	// and userinfo, which most relying parties read as the user's groups.
+	// Default "groups"; NoGroupsClaim leaves it out.
+	GroupsClaim string
 
 	// TrustedProxies: a peer in these prefixes may name the client address
 	// in X-Forwarded-For; otherwise the TCP peer is the client address.
@@ -114,6 +122,12 @@ func (c *Config) setDefaults() {
 	if c.SigningAlg == "" {
 		c.SigningAlg = AlgES256
 	}
+	switch c.GroupsClaim {
+	case "":
+		c.GroupsClaim = DefaultGroupsClaim
+	case NoGroupsClaim:
+		c.GroupsClaim = ""
+	}
 	if c.SeenCacheSize <= 0 {
 		c.SeenCacheSize = 100000
 	}
@@ -150,6 +164,10 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s must be 32 bytes, got %d", name, len(k)))
 		}
 	}
+	if c.GroupsClaim != "" && !validGroupsClaim(c.GroupsClaim) {
+		errs = append(errs, fmt.Errorf("groups claim %q: a claim name of letters, digits, '_', '-', '.', ':' or '/' that no standard claim uses (or %q)",
+			c.GroupsClaim, NoGroupsClaim))
+	}
 	if c.SigningAlg != AlgES256 && c.SigningAlg != AlgRS256 {
 		errs = append(errs, fmt.Errorf("signing algorithm %q: use ES256 or RS256", c.SigningAlg))
 	}
@@ -163,6 +181,31 @@ func (c *Config) validate() error {
 }
 
 // audience is the aud of every access token the provider issues.
+// DefaultGroupsClaim is the claim most relying parties read groups from
+// (oauth2-proxy, Grafana, mlflow-oidc-auth and others).
+const DefaultGroupsClaim = "groups"
+
+// NoGroupsClaim as Config.GroupsClaim leaves the groups claim out.
+const NoGroupsClaim = "none"
+
+// reservedClaims are set by the provider itself and cannot name the groups.
+var reservedClaims = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "acr", "amr", "azp",
+	"at_hash", "c_hash", "sid", "roles", "scope", "client_id", "preferred_username", "name", "given_name", "family_name",
+	"email", "email_verified", "events", "typ", "cnf"}
+
+func validGroupsClaim(s string) bool {
+	if s == "" || len(s) > 64 || slices.Contains(reservedClaims, s) {
+		return false
+	}
+	for _, r := range s {
+		ok := r == '_' || r == '-' || r == '.' || r == ':' || r == '/' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *Config) audience() string { return c.Issuer + APIAudienceSuffix }
 
 // secure reports whether cookies get Secure and the __Host- prefix.

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,17 +46,22 @@ type verifyKey struct {
 	exp *time.Time // dropped from the published set at this time
 }
 
+// signingAlgs are the algorithms the provider keeps a signing key of, each
+// rotated alike: access tokens are signed with the configured one (ES256 is
+// the fast default), ID tokens and logout tokens with the client's.
+var signingAlgs = []string{AlgRS256, AlgES256}
+
 // keyring caches the key set: SigningKey and KeySet are needed for every
 // token, so they never cost a database round trip on the hot path.
 type keyring struct {
 	st  *storage.Store
 	kek []byte
-	alg string
+	alg string // of access tokens
 	now func() time.Time
 	gap time.Duration // minimum time between reloads caused by unknown kids
 
 	mu       sync.RWMutex
-	signers  []scheduledKey // of alg, newest notBefore first; never empty once loaded
+	signers  map[string][]scheduledKey // by alg, newest notBefore first; never empty once loaded
 	byKID    map[string]*verifyKey
 	ordered  []*verifyKey
 	loadedAt time.Time
@@ -66,20 +72,23 @@ func newKeyring(st *storage.Store, cfg *Config) *keyring {
 		byKID: map[string]*verifyKey{}}
 }
 
-// ensure creates a key for the configured algorithm on first start (under a
-// cluster-wide lock) and loads the key set.
+// ensure creates a key of each algorithm on first start (under a
+// cluster-wide lock; a database made by an older gate gets the missing one)
+// and loads the key set.
 func (k *keyring) ensure(ctx context.Context) error {
-	if _, err := k.st.EnsureSigningKey(ctx, k.alg, k.now(), func() (storage.SigningKey, error) {
-		return generateKey(k.alg, k.kek, k.now())
-	}); err != nil {
-		return fmt.Errorf("signing key: %w", err)
+	for _, alg := range signingAlgs {
+		if _, err := k.st.EnsureSigningKey(ctx, alg, k.now(), func() (storage.SigningKey, error) {
+			return generateKey(alg, k.kek, k.now())
+		}); err != nil {
+			return fmt.Errorf("%s signing key: %w", alg, err)
+		}
 	}
 	return k.reload(ctx)
 }
 
-// reload replaces the cached key set with the database's. Keys of the
-// configured algorithm that have not retired are decrypted ahead, so that a
-// scheduled successor signs from its not_before without a reload.
+// reload replaces the cached key set with the database's. Keys that have
+// not retired are decrypted ahead, so that a scheduled successor signs from
+// its not_before without a reload.
 func (k *keyring) reload(ctx context.Context) error {
 	now := k.now()
 	recs, err := k.st.SigningKeys(ctx, now)
@@ -88,8 +97,8 @@ func (k *keyring) reload(ctx context.Context) error {
 	}
 	byKID := make(map[string]*verifyKey, len(recs))
 	var ordered []*verifyKey
-	var signers []scheduledKey
-	active := false
+	signers := make(map[string][]scheduledKey, len(signingAlgs))
+	active := map[string]bool{}
 	for _, r := range recs {
 		var jwk jose.JSONWebKey
 		if err := json.Unmarshal(r.PublicJWK, &jwk); err != nil || !jwk.Valid() || !jwk.IsPublic() {
@@ -98,18 +107,20 @@ func (k *keyring) reload(ctx context.Context) error {
 		vk := &verifyKey{kid: r.KID, alg: r.Alg, pub: jwk.Key, jwk: jwk, exp: r.ExpiresAt}
 		byKID[r.KID] = vk
 		ordered = append(ordered, vk)
-		if r.Alg != k.alg || (r.RetireAt != nil && !r.RetireAt.After(now)) || active {
+		if (r.RetireAt != nil && !r.RetireAt.After(now)) || active[r.Alg] {
 			continue
 		}
 		priv, err := openPrivateKey(k.kek, r)
 		if err != nil {
 			return err
 		}
-		signers = append(signers, scheduledKey{notBefore: r.NotBefore, key: &signingKey{kid: r.KID, alg: r.Alg, priv: priv}})
-		active = !r.NotBefore.After(now) // older keys can no longer sign
+		signers[r.Alg] = append(signers[r.Alg], scheduledKey{notBefore: r.NotBefore, key: &signingKey{kid: r.KID, alg: r.Alg, priv: priv}})
+		active[r.Alg] = !r.NotBefore.After(now) // older keys can no longer sign
 	}
-	if !active {
-		return fmt.Errorf("no %s signing key is active", k.alg)
+	for _, alg := range signingAlgs {
+		if !active[alg] {
+			return fmt.Errorf("no %s signing key is active", alg)
+		}
 	}
 	k.mu.Lock()
 	k.signers, k.byKID, k.ordered, k.loadedAt = signers, byKID, ordered, now
@@ -117,17 +128,19 @@ func (k *keyring) reload(ctx context.Context) error {
 	return nil
 }
 
-// signingKey is the newest key whose not_before has passed.
-func (k *keyring) signingKey() *signingKey {
+// signingKey is the newest key of alg whose not_before has passed; alg is
+// one of signingAlgs.
+func (k *keyring) signingKey(alg string) *signingKey {
 	now := k.now()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	for _, s := range k.signers {
+	signers := k.signers[alg]
+	for _, s := range signers {
 		if !s.notBefore.After(now) {
 			return s.key
 		}
 	}
-	return k.signers[len(k.signers)-1].key
+	return signers[len(signers)-1].key
 }
 
 // has reports whether kid is still in the set: a token verified earlier
@@ -190,21 +203,9 @@ func (k *keyring) jwks() jose.JSONWebKeySet {
 	return set
 }
 
-// algorithms lists the algorithms of published keys, for discovery.
-func (k *keyring) algorithms() []string {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	seen := map[string]bool{}
-	out := []string{k.alg}
-	seen[k.alg] = true
-	for _, vk := range k.ordered {
-		if !seen[vk.alg] {
-			seen[vk.alg] = true
-			out = append(out, vk.alg)
-		}
-	}
-	return out
-}
+// algorithms lists the algorithms ID tokens may be signed with, for
+// discovery: RS256 first, which OpenID Connect Discovery requires.
+func (k *keyring) algorithms() []string { return slices.Clone(signingAlgs) }
 
 // generateKey makes a new key of alg and seals its private part.
 func generateKey(alg string, kek []byte, now time.Time) (storage.SigningKey, error) {

@@ -149,6 +149,7 @@ func (p *Provider) endBrowserSession(ctx context.Context, w http.ResponseWriter,
 		if err := p.st.RevokeSession(ctx, sess.ID, now); err != nil && !isNotFound(err) {
 			return err
 		}
+		p.bc.wake() // this replica tells the session's clients at once
 		p.ver.rev.mu.Lock()
 		p.ver.rev.sessions[sess.ID] = now.Add(p.cfg.SessionTTL + p.cfg.AccessTokenTTL)
 		p.ver.rev.mu.Unlock()

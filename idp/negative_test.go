@@ -48,7 +48,7 @@ func (e *env) goodClaims() map[string]any {
 
 func TestVerifierRefuses(t *testing.T) {
 	e := newEnv(t)
-	k := e.p.keys.signingKey()
+	k := e.p.keys.signingKey(AlgES256)
 	ours := k.priv.(*ecdsa.PrivateKey)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	hdr := func(kv ...any) map[string]any {

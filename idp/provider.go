@@ -28,6 +28,7 @@ type Provider struct {
 	cookies *cookies
 	handler http.Handler
 	srv     *server
+	bc      *backchannel
 
 	mu     sync.Mutex // guards what Start started
 	cancel context.CancelFunc
@@ -54,6 +55,8 @@ func New(ctx context.Context, cfg Config, st *storage.Store, logger *slog.Logger
 	}
 	p.ver = newVerifier(&p.cfg, st, p.keys, logger)
 	p.ver.cookies = p.cookies
+	p.bc = newBackchannel(p)
+	p.ver.onLogout = p.bc.wake
 	endpoints := op.Endpoints{
 		Authorization:       op.NewEndpoint(PathAuthorize),
 		Token:               op.NewEndpoint(PathToken),
@@ -271,8 +274,12 @@ func (p *Provider) Close() error {
 }
 
 // Run deletes expired rows and prunes the in-memory revocation set every
-// minute, until ctx ends; it returns nil then.
+// minute, and sends queued back-channel logout tokens, until ctx ends; it
+// returns nil then.
 func (p *Provider) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { p.bc.run(ctx) })
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {

@@ -31,7 +31,7 @@ func TestDiscovery(t *testing.T) {
 		"issuer": e.issuer, "authorization_endpoint": e.issuer + "/oauth/authorize", "token_endpoint": e.issuer + "/oauth/token",
 		"jwks_uri": e.issuer + "/oauth/keys", "userinfo_endpoint": e.issuer + "/oauth/userinfo",
 		"code_challenge_methods_supported": []any{"S256"}, "response_types_supported": []any{"code"},
-		"grant_types_supported": []any{"authorization_code", "refresh_token", "client_credentials", GrantDeviceCode}, "id_token_signing_alg_values_supported": []any{"ES256"},
+		"grant_types_supported": []any{"authorization_code", "refresh_token", "client_credentials", GrantDeviceCode}, "id_token_signing_alg_values_supported": []any{"RS256", "ES256"},
 		"authorization_response_iss_parameter_supported": true, "request_uri_parameter_supported": false,
 		"introspection_endpoint": e.issuer + "/oauth/introspect", "device_authorization_endpoint": e.issuer + "/oauth/device_authorization", "revocation_endpoint": e.issuer + "/oauth/revoke",
 	}
@@ -52,14 +52,21 @@ func TestDiscovery(t *testing.T) {
 func TestKeysSealedAtRest(t *testing.T) {
 	e := newEnv(t)
 	recs, err := e.st.SigningKeys(e.ctx, time.Now())
-	if err != nil || len(recs) != 1 || recs[0].Alg != AlgES256 {
-		t.Fatalf("keys = %+v, %v", recs, err)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("keys = %d, %v; want one of each algorithm", len(recs), err)
 	}
-	if _, err := x509.ParsePKCS8PrivateKey(recs[0].PrivateKeyEnc); err == nil {
-		t.Fatal("private key stored in the clear")
+	algs := map[string]bool{}
+	for _, r := range recs {
+		algs[r.Alg] = true
+		if _, err := x509.ParsePKCS8PrivateKey(r.PrivateKeyEnc); err == nil {
+			t.Fatalf("%s private key stored in the clear", r.Alg)
+		}
+		if strings.Contains(string(r.PublicJWK), `"d"`) || strings.Contains(string(r.PublicJWK), `"p"`) {
+			t.Fatalf("%s public JWK holds the private part", r.Alg)
+		}
 	}
-	if strings.Contains(string(recs[0].PublicJWK), `"d"`) {
-		t.Fatal("public JWK holds the private part")
+	if !algs[AlgES256] || !algs[AlgRS256] {
+		t.Fatalf("algorithms %v, want ES256 and RS256", algs)
 	}
 	// Another master secret cannot use the keys.
 	_, err = New(e.ctx, Config{Issuer: e.issuer, CookieHashKey: key32(), CookieBlockKey: key32(), CodeKey: key32(),
@@ -67,7 +74,8 @@ func TestKeysSealedAtRest(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not decrypt") {
 		t.Fatalf("wrong key encryption key: %v", err)
 	}
-	// A second start with the right key reuses the key; RS256 adds one.
+	// A second start with the right key reuses the keys, whichever
+	// algorithm signs its access tokens.
 	p2, err := New(e.ctx, Config{Issuer: e.issuer, CookieHashKey: key32(), CookieBlockKey: key32(), CodeKey: key32(),
 		KeyEncryptionKey: e.p.cfg.KeyEncryptionKey, SigningAlg: AlgRS256}, e.st, nil)
 	if err != nil {

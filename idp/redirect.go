@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"fmt"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -10,35 +11,33 @@ import (
 	"github.com/mlflow-gate/mlflow-gate/storage"
 )
 
-// redirectURIAllowed decides whether uri may receive an authorization
-// response for client c. Registered URIs match exactly, character for
+// checkAuthRedirect decides whether uri may receive an authorization
+// response for client c, and says why not. It must pass the registration
+// rule (CheckRedirectURI) and match a registered URI exactly, character for
 // character (RFC 9700 section 4.1.3). The one exception is RFC 8252 section
 // 7.3: a native client registered with an http loopback IP literal may use
 // any port there, with scheme, address, path and query otherwise equal.
-// "localhost" gets no such exception (RFC 8252 section 8.3), and nothing
-// with user info or a fragment is ever accepted (RFC 6749 section 3.1.2).
-func redirectURIAllowed(c *storage.Client, uri string) bool {
-	if uri == "" || len(uri) > 2048 || strings.ContainsAny(uri, "#\\ \t\r\n") {
-		return false
+// "localhost" gets no such exception (RFC 8252 section 8.3).
+func checkAuthRedirect(c *storage.Client, uri string) error {
+	if err := CheckRedirectURI(uri, c.Native); err != nil {
+		return err
 	}
 	if slices.Contains(c.RedirectURIs, uri) {
-		return true
+		return nil
 	}
-	if !c.Native {
-		return false
-	}
-	got, ok := loopbackURI(uri)
-	if !ok {
-		return false
-	}
-	for _, reg := range c.RedirectURIs {
-		want, ok := loopbackURI(reg)
-		if ok && got.addr == want.addr && got.path == want.path && got.query == want.query {
-			return true
+	if got, ok := loopbackURI(uri); ok && c.Native {
+		for _, reg := range c.RedirectURIs {
+			want, ok := loopbackURI(reg)
+			if ok && got.addr == want.addr && got.path == want.path && got.query == want.query {
+				return nil
+			}
 		}
 	}
-	return false
+	return fmt.Errorf("redirect_uri %q is not registered for this client (it must match a registered one exactly)", uri)
 }
+
+// redirectURIAllowed is checkAuthRedirect without the reason.
+func redirectURIAllowed(c *storage.Client, uri string) bool { return checkAuthRedirect(c, uri) == nil }
 
 type loopback struct {
 	addr        netip.Addr

@@ -35,17 +35,17 @@ func TestLoopbackPorts(t *testing.T) {
 			if got := redirectURIAllowed(native, tc.uri); got != tc.ok {
 				t.Errorf("redirectURIAllowed = %v, want %v", got, tc.ok)
 			}
-			if err := checkRegisteredURI(tc.uri, true); (err == nil) != tc.ok {
-				t.Errorf("checkRegisteredURI: %v, want ok=%v", err, tc.ok)
+			if err := CheckRedirectURI(tc.uri, true); (err == nil) != tc.ok {
+				t.Errorf("CheckRedirectURI: %v, want ok=%v", err, tc.ok)
 			}
 		})
 	}
 	for _, uri := range []string{"https://app.example:99999/cb", "https://app.example:0/cb", "http://localhost:65536/cb"} {
-		if err := checkRegisteredURI(uri, false); err == nil {
-			t.Errorf("checkRegisteredURI(%q) accepted an invalid port", uri)
+		if err := CheckRedirectURI(uri, false); err == nil {
+			t.Errorf("CheckRedirectURI(%q) accepted an invalid port", uri)
 		}
 	}
-	if err := checkRegisteredURI("https://app.example:8443/cb", false); err != nil {
+	if err := CheckRedirectURI("https://app.example:8443/cb", false); err != nil {
 		t.Errorf("a valid port refused: %v", err)
 	}
 }

@@ -86,6 +86,9 @@ func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 		if rerr := p.st.RevokeFamily(ctx, reused.FamilyID, now); rerr != nil {
 			return nil, s.serverError(ctx, "revoking a reused refresh family", rerr)
 		}
+		if rerr := p.ver.learnRevokedTokens(ctx); rerr != nil {
+			return nil, s.serverError(ctx, "learning the revoked tokens of a reused refresh family", rerr)
+		}
 		p.audit(ctx, storage.Event{Action: "oauth.refresh_reuse", ClientID: c.ID, Actor: reused.UserID,
 			Detail: map[string]any{"family": reused.FamilyID}})
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token was already used; its family is revoked")
@@ -105,17 +108,28 @@ func (s *server) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoReques
 		return nil, op.NewStatusError(&oidc.Error{ErrorType: "invalid_token", Description: "the access token is invalid, expired or revoked"}, http.StatusUnauthorized)
 	}
 	info := &oidc.UserInfo{Subject: p.Subject}
-	if slices.Contains(p.Scopes, oidc.ScopeProfile) {
-		info.PreferredUsername = p.Username
-	}
-	if slices.Contains(p.Scopes, oidc.ScopeEmail) && !p.Service {
+	if !p.Service && (slices.Contains(p.Scopes, oidc.ScopeProfile) || slices.Contains(p.Scopes, oidc.ScopeEmail)) {
 		u, err := s.p.st.UserByID(ctx, p.Subject)
 		if err != nil {
 			return nil, s.serverError(ctx, "loading user", err)
 		}
-		info.Email = u.Email
+		c := profileOf(u, p.Scopes)
+		c.Username = p.Username // the current name, as the verifier keeps it
+		if !slices.Contains(p.Scopes, oidc.ScopeProfile) {
+			c.Username = ""
+		}
+		info.PreferredUsername, info.Name, info.GivenName, info.FamilyName = c.Username, c.Name, c.GivenName, c.FamilyName
+		info.Email = c.Email
+		if c.EmailVerified != nil { // an extra claim: the library's field would drop false
+			info.AppendClaims("email_verified", *c.EmailVerified)
+		}
+	} else if slices.Contains(p.Scopes, oidc.ScopeProfile) {
+		info.PreferredUsername = p.Username
 	}
 	info.AppendClaims("roles", p.Roles)
+	if s.p.cfg.GroupsClaim != "" {
+		info.AppendClaims(s.p.cfg.GroupsClaim, p.Roles)
+	}
 	resp := op.NewResponse(info)
 	resp.Header.Set("Cache-Control", "no-store")
 	return resp, nil

@@ -2,6 +2,7 @@ package idp
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,7 +40,7 @@ func TestKeyRotationAcrossReplicas(t *testing.T) {
 	e := newEnv(t)
 	p2 := e.replica(t)
 	g := e.adminGrant(t)
-	old := e.p.keys.signingKey().kid
+	old := e.p.keys.signingKey(AlgES256).kid
 	var fails atomic.Int64
 	var lastErr atomic.Value
 	stop := make(chan struct{})
@@ -74,12 +75,12 @@ func TestKeyRotationAcrossReplicas(t *testing.T) {
 		return hasKID(e.p, old) && hasKID(e.p, k.KID) && hasKID(p2, old) && hasKID(p2, k.KID)
 	})
 	if time.Now().Before(k.NotBefore) {
-		if e.p.keys.signingKey().kid != old || p2.keys.signingKey().kid != old {
+		if e.p.keys.signingKey(AlgES256).kid != old || p2.keys.signingKey(AlgES256).kid != old {
 			t.Fatal("the new key signs before its not_before")
 		}
 	}
 	time.Sleep(time.Until(k.NotBefore) + 50*time.Millisecond)
-	if e.p.keys.signingKey().kid != k.KID || p2.keys.signingKey().kid != k.KID {
+	if e.p.keys.signingKey(AlgES256).kid != k.KID || p2.keys.signingKey(AlgES256).kid != k.KID {
 		t.Fatal("replicas did not switch to the new key at its not_before")
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -89,6 +90,7 @@ func TestKeyRotationAcrossReplicas(t *testing.T) {
 		t.Fatalf("%d verifications failed during the rotation, last: %v", n, lastErr.Load())
 	}
 	keys, err := e.st.ListSigningKeys(e.ctx)
+	keys = slices.DeleteFunc(keys, func(k storage.SigningKey) bool { return k.Alg != AlgES256 }) // the RS256 key was not rotated
 	if err != nil || len(keys) != 2 || keys[0].State(time.Now()) != "active" || keys[1].State(time.Now()) != "retired" ||
 		keys[1].ExpiresAt == nil || !keys[1].ExpiresAt.Equal(k.NotBefore.Add(KeyLifetime(time.Minute, time.Minute))) {
 		t.Fatalf("keys after rotation: %+v %v", keys, err)
@@ -98,7 +100,7 @@ func TestKeyRotationAcrossReplicas(t *testing.T) {
 func TestKeyRevocationAcrossReplicas(t *testing.T) {
 	e := newEnv(t)
 	p2 := e.replica(t)
-	old := e.p.keys.signingKey().kid
+	old := e.p.keys.signingKey(AlgES256).kid
 	m, err := e.p.mint(e.adminGrant(t), e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +130,7 @@ func TestKeyRevocationAcrossReplicas(t *testing.T) {
 	// Each replica's key set follows the same notification on its own
 	// connection: the first one may learn it a moment after the second.
 	eventually(t, "the revoked key unpublished and the new one signing on both replicas", func() bool {
-		return !hasKID(e.p, old) && !hasKID(p2, old) && p2.keys.signingKey().kid == k.KID
+		return !hasKID(e.p, old) && !hasKID(p2, old) && p2.keys.signingKey(AlgES256).kid == k.KID
 	})
 	if time.Now().After(deadline) {
 		t.Fatal("the key set took longer than a second to change on both replicas")
@@ -139,7 +141,7 @@ func TestKeyRevocationAcrossReplicas(t *testing.T) {
 		t.Fatalf("forced revocation: %q %v", repl, err)
 	}
 	eventually(t, "replicas sign with the replacement", func() bool {
-		return e.p.keys.signingKey().kid == repl && p2.keys.signingKey().kid == repl && !hasKID(p2, k.KID)
+		return e.p.keys.signingKey(AlgES256).kid == repl && p2.keys.signingKey(AlgES256).kid == repl && !hasKID(p2, k.KID)
 	})
 }
 

@@ -74,9 +74,20 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 		IDTokenSigningAlgValuesSupported:          s.p.keys.algorithms(),
 		TokenEndpointAuthMethodsSupported:         []oidc.AuthMethod{oidc.AuthMethodNone, oidc.AuthMethodBasic, oidc.AuthMethodPost},
 		CodeChallengeMethodsSupported:             []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
-		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "sid",
-			"roles", "preferred_username", "email"},
+		ClaimsSupported:                           s.claimsSupported(),
+		BackChannelLogoutSupported:                true,
+		BackChannelLogoutSessionSupported:         true,
 	}, IssParameterSupported: true}), nil
+}
+
+// claimsSupported lists the claims ID tokens and userinfo may carry.
+func (s *server) claimsSupported() []string {
+	c := []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "sid",
+		"roles", "preferred_username", "name", "given_name", "family_name", "email", "email_verified"}
+	if s.p.cfg.GroupsClaim != "" {
+		c = append(c, s.p.cfg.GroupsClaim)
+	}
+	return c
 }
 
 // Keys serves the JWKS (RFC 7517 section 5).
@@ -95,8 +106,8 @@ func (s *server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthR
 	if err != nil {
 		return nil, err
 	}
-	if !redirectURIAllowed(&c.Client, r.Data.RedirectURI) {
-		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri is not registered for this client")
+	if err := checkAuthRedirect(&c.Client, r.Data.RedirectURI); err != nil {
+		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("%s", err.Error())
 	}
 	return &op.ClientRequest[oidc.AuthRequest]{Request: r, Client: c}, nil
 }

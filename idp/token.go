@@ -41,7 +41,6 @@ type minted struct {
 
 // mint signs the access token and, when openid was granted, the ID token.
 func (p *Provider) mint(g grant, now time.Time) (minted, error) {
-	k := p.keys.signingKey()
 	m := minted{jti: uuid.NewString(), accessExp: now.Add(p.cfg.AccessTokenTTL).Truncate(time.Second)}
 	roles := g.user.Roles
 	if roles == nil {
@@ -53,7 +52,7 @@ func (p *Provider) mint(g grant, now time.Time) (minted, error) {
 		Roles: roles, Username: g.user.Username, SessionID: g.sessionID, AuthTime: unixOrZero(g.authTime),
 	}
 	var err error
-	if m.access, err = sign(k, typAccessToken, at); err != nil {
+	if m.access, err = sign(p.keys.signingKey(p.cfg.SigningAlg), typAccessToken, at); err != nil {
 		return m, err
 	}
 	if !slices.Contains(g.scopes, oidc.ScopeOpenID) {
@@ -63,15 +62,23 @@ func (p *Provider) mint(g grant, now time.Time) (minted, error) {
 		Issuer: p.cfg.Issuer, Subject: g.user.ID, Audience: audience{g.client.ID},
 		Expiry: now.Add(p.cfg.IDTokenTTL).Unix(), IssuedAt: now.Unix(), AuthTime: g.authTime.Unix(), Nonce: g.nonce,
 		AMR: g.amr, AZP: g.client.ID, ATHash: leftHalfHash(m.access), SID: g.sessionID, Roles: roles,
+		profileClaims: profileOf(g.user, g.scopes), groupsName: p.cfg.GroupsClaim,
 	}
-	if slices.Contains(g.scopes, oidc.ScopeProfile) {
-		id.Username = g.user.Username
-	}
-	if slices.Contains(g.scopes, oidc.ScopeEmail) {
-		id.Email = g.user.Email
-	}
-	m.idToken, err = sign(k, typIDToken, id)
+	m.idToken, err = sign(p.keys.signingKey(g.client.idTokenAlg()), typIDToken, id)
 	return m, err
+}
+
+// profileOf is what the granted profile and email scopes reveal of u.
+func profileOf(u storage.User, scopes []string) profileClaims {
+	var c profileClaims
+	if slices.Contains(scopes, oidc.ScopeProfile) {
+		c.Username, c.Name, c.GivenName, c.FamilyName = u.Username, u.Name, u.GivenName, u.FamilyName
+	}
+	if slices.Contains(scopes, oidc.ScopeEmail) && u.Email != "" {
+		verified := u.EmailVerified
+		c.Email, c.EmailVerified = u.Email, &verified
+	}
+	return c
 }
 
 // unixOrZero is t in seconds, or 0 (omitted) when no user authenticated, as
@@ -156,6 +163,9 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 		if err := storage.RecordCodeTokens(ctx, tx, a.ID, family, m.jti, m.accessExp); err != nil {
 			return s.serverError(ctx, "recording code tokens", err)
 		}
+		if err := storage.RecordSessionClient(ctx, tx, a.SessionID, c.ID); err != nil {
+			return s.serverError(ctx, "recording the session's client", err)
+		}
 		resp = p.tokenResponse(m, refresh, a.Scopes, now)
 		return nil
 	})
@@ -163,6 +173,9 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 		// RFC 6749 section 4.1.2: a code used twice revokes what it gave.
 		if rerr := p.st.RevokeCodeTokens(ctx, replayed, now); rerr != nil {
 			return nil, s.serverError(ctx, "revoking tokens of a replayed code", rerr)
+		}
+		if rerr := p.ver.learnRevokedTokens(ctx); rerr != nil {
+			return nil, s.serverError(ctx, "learning the revoked tokens of a replayed code", rerr)
 		}
 		p.audit(ctx, storage.Event{Action: "oauth.code_replay", ClientID: c.ID, Actor: replayed.UserID,
 			Detail: map[string]any{"auth_request": replayed.ID}})

@@ -42,6 +42,7 @@ type Verifier struct {
 	touched map[string]time.Time // PAT id -> last recorded use
 
 	cookies  *cookies // the provider's, to read the SSO cookie
+	onLogout func()   // the provider's: logout tokens were queued
 	sessMu   sync.Mutex
 	sessions map[string]*sessionEntry // session id -> cached row (session.go)
 }

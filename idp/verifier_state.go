@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,9 +135,29 @@ func (v *Verifier) Subscribe(f *storage.Feed) {
 // Changed are not part of the Verifier's own API.
 type verifierFeed struct{ v *Verifier }
 
-func (s verifierFeed) Reload(ctx context.Context) error { return s.v.reloadAll(ctx) }
+func (s verifierFeed) Reload(ctx context.Context) error {
+	if s.v.onLogout != nil {
+		s.v.onLogout() // logouts queued while the feed was down
+	}
+	return s.v.reloadAll(ctx)
+}
 
 func (s verifierFeed) Changed(ctx context.Context, c storage.Change) error { return s.v.apply(ctx, c) }
+
+// learnRevokedTokens reloads the revoked access-token ids now, without
+// waiting for the notification: the replica that revoked tokens refuses
+// them before it answers, and a request that races the notification to
+// this replica cannot use them either.
+func (v *Verifier) learnRevokedTokens(ctx context.Context) error {
+	jtis, err := v.st.RevokedTokens(ctx, v.cfg.Now())
+	if err != nil {
+		return err
+	}
+	v.rev.mu.Lock()
+	maps.Copy(v.rev.jtis, jtis)
+	v.rev.mu.Unlock()
+	return nil
+}
 
 // reloadAll reloads every cached fact that notifications keep current.
 func (v *Verifier) reloadAll(ctx context.Context) error {
@@ -218,6 +239,10 @@ func (v *Verifier) apply(ctx context.Context, c storage.Change) error {
 		v.rev.mu.Unlock()
 	case storage.ChangeKey:
 		return v.keys.reload(ctx)
+	case storage.ChangeLogout:
+		if v.onLogout != nil {
+			v.onLogout()
+		}
 	}
 	return nil
 }
