@@ -61,7 +61,7 @@ func TestAddUserWithRolesIsOneTransaction(t *testing.T) {
 	ad, st := service(t)
 	ctx := context.Background()
 	before := len(actions(t, st))
-	_, err := ad.AddUser(ctx, admin.CLI, "alice", goodPassword, []string{storage.RoleDefault, "Nope"})
+	_, err := ad.AddUser(ctx, admin.CLI, "alice", goodPassword, storage.Profile{}, []string{storage.RoleDefault, "Nope"})
 	wantCode(t, "unknown role", err, admin.ENotFound)
 	if _, err := st.UserByName(ctx, "alice"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("alice exists after a failed add: %v", err)
@@ -70,7 +70,7 @@ func TestAddUserWithRolesIsOneTransaction(t *testing.T) {
 		t.Errorf("a failed add left %d audit records", n-before)
 	}
 
-	u, err := ad.AddUser(ctx, admin.CLI, "alice", goodPassword, []string{storage.RoleDefault, storage.RoleAdmin})
+	u, err := ad.AddUser(ctx, admin.CLI, "alice", goodPassword, storage.Profile{}, []string{storage.RoleDefault, storage.RoleAdmin})
 	if err != nil || !slices.Equal(u.Roles, []string{storage.RoleAdmin, storage.RoleDefault}) {
 		t.Fatalf("add: %+v %v", u, err)
 	}
@@ -84,11 +84,11 @@ func TestAddUserWithRolesIsOneTransaction(t *testing.T) {
 		t.Errorf("audit %q, want %q", got, want)
 	}
 
-	_, err = ad.AddUser(ctx, admin.CLI, "ALICE", goodPassword, nil)
+	_, err = ad.AddUser(ctx, admin.CLI, "ALICE", goodPassword, storage.Profile{}, nil)
 	wantCode(t, "duplicate", err, admin.EConflict)
-	_, err = ad.AddUser(ctx, admin.CLI, "bob", "short", nil)
+	_, err = ad.AddUser(ctx, admin.CLI, "bob", "short", storage.Profile{}, nil)
 	wantCode(t, "weak password", err, admin.EInvalid)
-	_, err = ad.AddUser(ctx, admin.CLI, "b ob", goodPassword, nil)
+	_, err = ad.AddUser(ctx, admin.CLI, "b ob", goodPassword, storage.Profile{}, nil)
 	wantCode(t, "bad name", err, admin.EInvalid)
 	wantCode(t, "last admin", ad.SetDisabled(ctx, admin.CLI, "admin", true), "")
 	wantCode(t, "last admin", ad.SetDisabled(ctx, admin.CLI, "alice", true), admin.EConflict)
@@ -99,7 +99,7 @@ func TestAddUserWithRolesIsOneTransaction(t *testing.T) {
 func TestWebActor(t *testing.T) {
 	ad, st := service(t)
 	ctx := context.Background()
-	if _, err := ad.AddUser(ctx, admin.CLI, "carol", goodPassword, []string{storage.RoleDefault}); err != nil {
+	if _, err := ad.AddUser(ctx, admin.CLI, "carol", goodPassword, storage.Profile{}, []string{storage.RoleDefault}); err != nil {
 		t.Fatal(err)
 	}
 	carol := admin.Actor{Kind: admin.ActorWeb, User: "carol", Address: "192.0.2.9"}

@@ -70,3 +70,16 @@ func (s *Service) SetClientDisabled(ctx context.Context, a Actor, id string, dis
 	}
 	return classify(s.st.SetClientDisabled(ctx, a.audit(), id, disabled, s.cfg.Now()))
 }
+
+// UpdateClient changes a registered client (only what u names), validated by
+// the rules a new client meets; every replica sees the change at once.
+func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, u idp.ClientUpdate) (storage.Client, error) {
+	if err := s.authorize(ctx, a); err != nil {
+		return storage.Client{}, err
+	}
+	if u.Empty() {
+		return storage.Client{}, Errorf(EInvalid, "nothing to change: name at least one setting")
+	}
+	c, err := s.st.UpdateClient(ctx, a.audit(), id, u.Apply)
+	return c, classify(err)
+}

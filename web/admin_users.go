@@ -109,7 +109,7 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request, v *visit) {
 		s.renderNewUser(w, r, v, http.StatusBadRequest, msg, f)
 		return
 	}
-	u, err := s.cfg.Admin.AddUser(r.Context(), v.actor(), name, pw, roles)
+	u, err := s.cfg.Admin.AddUser(r.Context(), v.actor(), name, pw, storage.Profile{}, roles)
 	if err != nil {
 		st, m := s.failure(r, err)
 		s.renderNewUser(w, r, v, st, m, f)

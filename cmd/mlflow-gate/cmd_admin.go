@@ -141,12 +141,44 @@ func newPassword(e *cli, o *opts, username string) (string, error) {
 	return pw, nil
 }
 
+// profileFlags are the profile flags of `user add` and `user update`.
+type profileFlags struct {
+	email, name, given, family optString
+	verified                   optBool
+}
+
+func (pf *profileFlags) define(fs *flag.FlagSet) {
+	fs.Var(&pf.email, "email", "the user's email address, for the email scope (\"\" removes it)")
+	fs.Var(&pf.verified, "email-verified", "the email address is known to be the user's (email_verified); a changed email is unverified unless given")
+	fs.Var(&pf.name, "name", "the user's full name, for the profile scope")
+	fs.Var(&pf.given, "given-name", "the user's given name, for the profile scope")
+	fs.Var(&pf.family, "family-name", "the user's family name, for the profile scope")
+}
+
+func (pf *profileFlags) update() admin.ProfileUpdate {
+	return admin.ProfileUpdate{Email: pf.email.ptr(), EmailVerified: pf.verified.ptr(), Name: pf.name.ptr(),
+		GivenName: pf.given.ptr(), FamilyName: pf.family.ptr()}
+}
+
+func (pf *profileFlags) profile() storage.Profile {
+	return storage.Profile{Email: pf.email.v, EmailVerified: pf.verified.v, Name: pf.name.v, GivenName: pf.given.v, FamilyName: pf.family.v}
+}
+
+const profileHelp = "The profile is what relying parties learn of the user through the profile scope (name,\n" +
+	"given_name, family_name, preferred_username) and the email scope (email, email_verified). Only an\n" +
+	"administrator says an email is verified. Roles are sent as the roles and groups claims."
+
 func userCommand() *command {
+	var pf profileFlags
 	return &command{name: "user", short: "manage users", commands: []*command{
 		{name: "add", args: "USERNAME", short: "create a user (password from stdin)", group: "db", nargs: 1,
+			long: "Create an enabled user holding --roles, with the password read from standard input (or\n" +
+				"--generate-password). A role that does not exist creates nothing.\n\n" + profileHelp + "\n\n" +
+				"Example:\n  mlflow-gate user add alice --roles Default --email alice@example.com --email-verified --name \"Alice Liddell\"",
 			flags: func(fs *flag.FlagSet, o *opts) {
 				passwordFlag(fs, o)
 				fs.StringVar(&o.roles, "roles", storage.RoleDefault, "comma-separated roles to grant")
+				pf.define(fs)
 			},
 			action: func(ctx context.Context, e *cli, o *opts, args []string) error {
 				pw, err := newPassword(e, o, args[0])
@@ -154,7 +186,7 @@ func userCommand() *command {
 					return err
 				}
 				return withAdmin(ctx, e, func(ad *admin.Service) error {
-					if _, err := ad.AddUser(ctx, admin.CLI, args[0], pw, splitList(o.roles)); err != nil {
+					if _, err := ad.AddUser(ctx, admin.CLI, args[0], pw, pf.profile(), splitList(o.roles)); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stdout, "user %s created\n", args[0])
@@ -169,15 +201,45 @@ func userCommand() *command {
 						return err
 					}
 					tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "USERNAME\tSTATE\tROLES\tCREATED")
+					fmt.Fprintln(tw, "USERNAME\tSTATE\tROLES\tEMAIL\tNAME\tCREATED")
 					for _, u := range users {
 						state := "enabled"
 						if !u.Enabled() {
 							state = "disabled"
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Username, state, strings.Join(u.Roles, ","), u.CreatedAt.UTC().Format("2006-01-02 15:04"))
+						email := u.Email
+						if email != "" && !u.EmailVerified {
+							email += " (unverified)"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, state, strings.Join(u.Roles, ","), dash(email), dash(u.Name),
+							u.CreatedAt.UTC().Format("2006-01-02 15:04"))
 					}
 					return tw.Flush()
+				})
+			}},
+		{name: "update", args: "USERNAME", short: "change a user's profile (email, email_verified, names); only the flags given change", group: "db", nargs: 1,
+			long: "Change a user's profile; flags not given keep their value.\n\n" + profileHelp + "\n\n" +
+				"Examples:\n  mlflow-gate user update alice --email alice@example.com --email-verified\n" +
+				"  mlflow-gate user update alice --given-name Alice --family-name Liddell\n" +
+				"  mlflow-gate user update alice --email \"\"",
+			flags: func(fs *flag.FlagSet, _ *opts) { pf.define(fs) },
+			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
+				up := pf.update()
+				if up == (admin.ProfileUpdate{}) {
+					return usageError("name at least one of --email, --email-verified, --name, --given-name, --family-name")
+				}
+				return withAdmin(ctx, e, func(ad *admin.Service) error {
+					u, err := ad.UpdateProfile(ctx, admin.CLI, args[0], up)
+					if err != nil {
+						return err
+					}
+					verified := "unverified"
+					if u.EmailVerified {
+						verified = "verified"
+					}
+					fmt.Fprintf(e.stdout, "user %s updated: email %s (%s), name %s, given name %s, family name %s\n", u.Username,
+						dash(u.Email), verified, dash(u.Name), dash(u.GivenName), dash(u.FamilyName))
+					return nil
 				})
 			}},
 		{name: "set-password", args: "USERNAME", short: "replace a user's password (from stdin); ends the user's sessions", group: "db", nargs: 1,

@@ -44,6 +44,7 @@ type Config struct {
 	RefreshIdleTTL         time.Duration
 	RefreshMaxTTL          time.Duration
 	SigningAlg             string
+	GroupsClaim            string
 	SessionTTL             time.Duration
 	SessionIdleTTL         time.Duration
 	AllowedHosts           []string
@@ -125,7 +126,11 @@ var settings = []setting{
 	{flag: "token-refresh-max-ttl", env: "MLFLOW_GATE_TOKEN_REFRESH_MAX_TTL", group: "serve", def: "720h",
 		usage: "a refresh-token family expires this long after the login that started it", dur: func(c *Config) *time.Duration { return &c.RefreshMaxTTL }},
 	{flag: "token-signing-alg", env: "MLFLOW_GATE_TOKEN_SIGNING_ALG", group: "secret", def: "ES256",
-		usage: "algorithm of the signing key made on first start: ES256 (fast) or RS256", str: func(c *Config) *string { return &c.SigningAlg }},
+		usage: "algorithm of access tokens: ES256 (fast) or RS256; a key of each is kept, and ID tokens use each client's (client add --id-token-alg)",
+		str:   func(c *Config) *string { return &c.SigningAlg }},
+	{flag: "groups-claim", env: "MLFLOW_GATE_GROUPS_CLAIM", group: "serve", def: "groups",
+		usage: "claim that repeats a user's roles in ID tokens and userinfo, as most relying parties read groups (none: leave it out)",
+		str:   func(c *Config) *string { return &c.GroupsClaim }},
 	{flag: "session-ttl", env: "MLFLOW_GATE_SESSION_TTL", group: "serve", def: "12h",
 		usage: "lifetime of a browser's single sign-on session", dur: func(c *Config) *time.Duration { return &c.SessionTTL }},
 	{flag: "session-idle-ttl", env: "MLFLOW_GATE_SESSION_IDLE_TTL", group: "serve", def: "2h",

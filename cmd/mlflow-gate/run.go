@@ -326,6 +326,7 @@ func providerConfig(cfg *Config) idp.Config {
 		SessionTTL:       cfg.SessionTTL,
 		SessionIdleTTL:   cfg.SessionIdleTTL,
 		SigningAlg:       cfg.SigningAlg,
+		GroupsClaim:      cfg.GroupsClaim,
 		TrustedProxies:   cfg.TrustedProxies,
 	}
 }
