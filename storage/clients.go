@@ -29,8 +29,8 @@ type Client struct {
 	// took part in (OpenID Connect Back-Channel Logout 1.0); "" for none.
 	BackchannelLogoutURI string
 	Builtin              bool
-	DisabledAt             *time.Time
-	CreatedAt              time.Time
+	DisabledAt           *time.Time
+	CreatedAt            time.Time
 }
 
 // CLIClientID is the public client created at first start for command-line use.

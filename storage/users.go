@@ -12,8 +12,8 @@ import (
 
 // User is an account that can log in and hold roles.
 type User struct {
-	ID           string
-	Username     string
+	ID       string
+	Username string
 	Profile
 	PasswordHash string
 	DisabledAt   *time.Time
