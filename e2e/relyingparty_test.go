@@ -142,6 +142,7 @@ func startRP(t *testing.T, name string, env []string, bin string, args ...string
 	t.Helper()
 	p := &rpProcess{cmd: exec.Command(bin, args...), out: &testlog.Buffer{}, exited: make(chan error, 1)}
 	p.cmd.Env = env
+	p.cmd.Dir = t.TempDir() // nothing of the repository's (a .env file, say) is read
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own workers stop with it
 	if err := p.cmd.Start(); err != nil {
