@@ -22,7 +22,11 @@ import (
 // username, with their name and groups, carol as an administrator; a user
 // with neither role is refused.
 func TestRelyingPartyMLflowOIDCAuth(t *testing.T) {
-	python := need(t, "MLFLOW_GATE_TEST_OIDC_AUTH_PYTHON")
+	python := os.Getenv("MLFLOW_GATE_TEST_OIDC_AUTH_PYTHON")
+	if python == "" {
+		t.Fatal("MLFLOW_GATE_TEST_OIDC_AUTH_PYTHON is not set: run the tests through `scripts/services run` (or `scripts/test`) " +
+			"after `scripts/services install`, which builds mlflow-oidc-auth's venv when it finds Python >= 3.12 and says so")
+	}
 	env, g := rpGate(t)
 	mustCLI(t, env, "", "role", "add", "mlflow")
 	mustCLI(t, env, "", "role", "add", "mlflow-admin")
