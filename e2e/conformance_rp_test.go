@@ -1,19 +1,25 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/internal/testlog"
 )
 
 // rpLibrary is one relying-party library under test. run drives every flow
@@ -28,6 +34,7 @@ type rpLibrary struct {
 
 var rpLibraries = []rpLibrary{
 	{name: "go", run: goRP},
+	{name: "authlib", run: authlibRP},
 }
 
 // rpRun is one library's run against one client: the person's browser, and
@@ -41,6 +48,32 @@ type rpRun struct {
 	delivery *bclDelivery // the back-channel logout request, once fetched
 }
 
+// handle answers one request of a relying-party script: the parts of a
+// flow that a person (browser), a clock (expiry) or the application's
+// back-channel endpoint play.
+func (r *rpRun) handle(ctx context.Context, req map[string]any) (map[string]any, error) {
+	str := func(k string) string { s, _ := req[k].(string); return s }
+	switch str("op") {
+	case "browse":
+		b := r.browser
+		if req["fresh"] == true {
+			b = newRPBrowser(r.g.URL, confUser, confPassword)
+		}
+		u, err := b.browse(ctx, str("url"), str("stop"))
+		return map[string]any{"url": u}, err
+	case "device":
+		return map[string]any{"ok": true}, r.browser.device(ctx, str("url"), str("action"))
+	case "expire_device":
+		return map[string]any{"ok": true}, r.g.expireDevice(ctx, str("device_code"))
+	case "expire_code":
+		return map[string]any{"ok": true}, r.g.expireCode(ctx, str("code"))
+	case "logout_token":
+		tok, err := r.logoutToken(ctx)
+		return map[string]any{"logout_token": tok}, err
+	}
+	return nil, fmt.Errorf("unknown request %v", req)
+}
+
 // logoutToken waits for the gate's back-channel logout request to this
 // run's client and returns the logout token it carried.
 func (r *rpRun) logoutToken(ctx context.Context) (string, error) {
@@ -52,6 +85,83 @@ func (r *rpRun) logoutToken(ctx context.Context) (string, error) {
 	r.delivery = &d
 	r.mu.Unlock()
 	return d.Form.Get("logout_token"), nil
+}
+
+// runScript runs a relying-party script, answering its requests (one JSON
+// line each on its stdout, the answer one line on its stdin) until it
+// prints {"op": "result", "report": {...}} and exits.
+func runScript(ctx context.Context, r *rpRun, argv []string, env map[string]string) (map[string]any, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = environ(env)
+	stderr := &testlog.Buffer{}
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	var report map[string]any
+	var protoErr error
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var req map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+			protoErr = fmt.Errorf("the script printed %q, not a JSON request", sc.Text())
+			cancel()
+			break
+		}
+		if req["op"] == "result" {
+			report, _ = req["report"].(map[string]any)
+			continue
+		}
+		reply, err := r.handle(ctx, req)
+		if err != nil {
+			reply = map[string]any{"error": err.Error()}
+		}
+		b, _ := json.Marshal(reply)
+		if _, err := stdin.Write(append(b, '\n')); err != nil {
+			protoErr = fmt.Errorf("answering %v: %w", req["op"], err)
+			break
+		}
+	}
+	_ = stdin.Close()
+	_, _ = io.Copy(io.Discard, stdout)
+	werr := cmd.Wait()
+	switch {
+	case protoErr != nil:
+		return nil, fmt.Errorf("%w\nstderr:\n%s", protoErr, stderr)
+	case werr != nil:
+		return nil, fmt.Errorf("%s: %w\nstderr:\n%s", filepath.Base(argv[len(argv)-1]), werr, stderr)
+	case report == nil:
+		return nil, fmt.Errorf("the script exited without a report\nstderr:\n%s", stderr)
+	}
+	return report, nil
+}
+
+// scriptEnv is what every script is told about the gate and its client.
+func scriptEnv(r *rpRun) map[string]string {
+	return map[string]string{
+		"GATE_ISSUER": r.g.URL, "GATE_CLIENT_ID": r.client.ID, "GATE_CLIENT_SECRET": r.client.Secret,
+		"GATE_REDIRECT_URI": r.client.redirectURI(), "GATE_POST_LOGOUT_URI": r.client.postLogoutURI(),
+		"GATE_ID_TOKEN_ALG": r.client.IDTokenAlg, "GATE_ACCESS_TOKEN_ALG": r.g.atAlg,
+	}
+}
+
+func authlibRP(ctx context.Context, t *testing.T, r *rpRun) (map[string]any, error) {
+	env := scriptEnv(r)
+	// authlib refuses http URLs unless told otherwise; the gate listens on
+	// plain http on the loopback interface here.
+	env["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+	return runScript(ctx, r, []string{need(t, "MLFLOW_GATE_TEST_PYTHON"), "testdata/conformance_authlib.py"}, env)
 }
 
 // conformanceWant is what every library must report. The session's sid,
