@@ -271,6 +271,7 @@ func checkWire(t *testing.T, g *confGate) {
 		"introspection_revocation": func(t *testing.T) { wireIntrospectRevoke(t, g, b) },
 		"device":                   func(t *testing.T) { wireDevice(t, g) },
 		"end_session":              func(t *testing.T) { wireEndSession(t, g, other) },
+		"client_update":            func(t *testing.T) { wireClientUpdate(t, g) },
 	})
 }
 
@@ -622,6 +623,38 @@ func wireEndSession(t *testing.T, g *confGate, other confClient) {
 	h := http.Header{"Authorization": {"Bearer " + s.access}}
 	if r := send(t, http.MethodGet, g.URL+"/oauth/userinfo", nil, nil, h); r.status != http.StatusUnauthorized {
 		t.Errorf("userinfo with an access token of the ended session: %d, want 401", r.status)
+	}
+}
+
+// wireClientUpdate: `client update --id-token-alg` changes the algorithm of
+// the client's next ID tokens (OpenID Connect Dynamic Client Registration
+// 1.0 section 2, id_token_signed_response_alg), checked by go-oidc
+// verifiers that accept only the one algorithm.
+func wireClientUpdate(t *testing.T, g *confGate) {
+	c := g.addClient(t, "wire-update", "ES256")
+	ctx := context.Background()
+	provider, err := oidc.NewProvider(ctx, g.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newRPBrowser(g.URL, confUser, confPassword)
+	verify := func(alg string) error {
+		_, err := provider.Verifier(&oidc.Config{ClientID: c.ID, SupportedSigningAlgs: []string{alg}}).Verify(ctx, g.session(t, b, c).id)
+		return err
+	}
+	if err := verify("ES256"); err != nil {
+		t.Fatalf("ID token of a client added with --id-token-alg ES256: %v", err)
+	}
+	if out, err := cli(t, g.env, "", "client", "update", c.ID, "--id-token-alg", "RS256"); err != nil {
+		t.Fatalf("client update --id-token-alg RS256: %v\n%s", err, out)
+	}
+	// A change reaches the gate's caches within a second.
+	deadline := time.Now().Add(3 * time.Second)
+	for err = verify("RS256"); err != nil && time.Now().Before(deadline); err = verify("RS256") {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Errorf("ID token after client update --id-token-alg RS256: %v", err)
 	}
 }
 
