@@ -93,7 +93,7 @@ func TestRelyingPartyMLflowOIDCAuth(t *testing.T) {
 	} {
 		t.Run("a member of "+tc.group+" logs in", func(t *testing.T) {
 			rpUser(t, env, tc.user, tc.flags...)
-			c := rpBrowser(t)
+			c := rpJar(t)
 			code, at, page := rpSignIn(t, c, g.URL, base+"/login", tc.user)
 			if code != http.StatusOK || at.Host != addr || at.Query().Get("error") != "" {
 				t.Fatalf("%s ended at %d %s:\n%.400s", tc.user, code, at, page)
@@ -109,7 +109,7 @@ func TestRelyingPartyMLflowOIDCAuth(t *testing.T) {
 	}
 
 	t.Run("a user in neither group is refused", func(t *testing.T) {
-		c := rpBrowser(t)
+		c := rpJar(t)
 		code, at, page := rpSignIn(t, c, g.URL, base+"/login", "bob")
 		if at.Host != addr || !strings.Contains(at.Query().Get("error"), "User is not allowed to login") {
 			t.Fatalf("bob ended at %d %s, want the plugin's refusal:\n%.400s", code, at, page)

@@ -71,8 +71,8 @@ func rpClientSecret(t *testing.T, env map[string]string, args ...string) string 
 	return secret
 }
 
-// rpBrowser is a person's browser: a cookie jar that follows redirects.
-func rpBrowser(t *testing.T) *http.Client {
+// rpJar is a person's browser: a cookie jar that follows redirects.
+func rpJar(t *testing.T) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, Timeout: 30 * time.Second}
@@ -233,7 +233,7 @@ func TestRelyingPartyOAuth2Proxy(t *testing.T) {
 	proxy.waitReady(t, "oauth2-proxy", base+"/ping", 30*time.Second)
 
 	t.Run("the sign-in goes to the gate with oauth2-proxy's default scopes", func(t *testing.T) {
-		c := rpBrowser(t)
+		c := rpJar(t)
 		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 		resp, err := c.Get(base + "/oauth2/start?rd=%2F")
 		if err != nil {
@@ -253,7 +253,7 @@ func TestRelyingPartyOAuth2Proxy(t *testing.T) {
 
 	t.Run("a user with the role reaches the application", func(t *testing.T) {
 		rpUser(t, env, "alice", "--roles", "Default,analysts", "--email", "alice@example.com", "--email-verified")
-		code, at, body := rpSignIn(t, rpBrowser(t), g.URL, base+"/oauth2/start?rd=%2F", "alice")
+		code, at, body := rpSignIn(t, rpJar(t), g.URL, base+"/oauth2/start?rd=%2F", "alice")
 		if code != http.StatusOK || at.Host != addr || at.Path != "/" {
 			t.Fatalf("alice ended at %d %s:\n%.600s", code, at, body)
 		}
@@ -287,7 +287,7 @@ func TestRelyingPartyOAuth2Proxy(t *testing.T) {
 	} {
 		t.Run("a user "+tc.why+" is refused", func(t *testing.T) {
 			rpUser(t, env, tc.user, tc.flags...)
-			code, at, body := rpSignIn(t, rpBrowser(t), g.URL, base+"/oauth2/start?rd=%2F", tc.user)
+			code, at, body := rpSignIn(t, rpJar(t), g.URL, base+"/oauth2/start?rd=%2F", tc.user)
 			if code != http.StatusForbidden || at.Host != addr || strings.Contains(body, "X-Forwarded") {
 				t.Fatalf("%s ended at %d %s, want oauth2-proxy's 403:\n%.600s", tc.user, code, at, body)
 			}
@@ -299,7 +299,7 @@ func TestRelyingPartyOAuth2Proxy(t *testing.T) {
 
 	t.Run("a user without an email is refused", func(t *testing.T) {
 		rpUser(t, env, "carol", "--roles", "Default,analysts")
-		code, at, body := rpSignIn(t, rpBrowser(t), g.URL, base+"/oauth2/start?rd=%2F", "carol")
+		code, at, body := rpSignIn(t, rpJar(t), g.URL, base+"/oauth2/start?rd=%2F", "carol")
 		if code != http.StatusInternalServerError || at.Host != addr || strings.Contains(body, "X-Forwarded") {
 			t.Fatalf("carol ended at %d %s, want oauth2-proxy's 500:\n%.600s", code, at, body)
 		}
