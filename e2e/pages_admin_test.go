@@ -191,3 +191,35 @@ func TestPagesNamesThatLookLikePages(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesClientIDTokenAlgAndBackchannel: the create form registers a web
+// application's ID-token algorithm and back-channel logout URI, the client's
+// page shows them, and a bad URI re-renders the form with the reason.
+func TestPagesClientIDTokenAlgAndBackchannel(t *testing.T) {
+	h := newPagesRig(t)
+	admin := httpSignIn(t, h.g.URL, "admin", pagesAdminPassword)
+	if _, page := admin.get("/gate/admin/new-client"); !strings.Contains(page, `name="id_token_alg"`) || !strings.Contains(page, `name="backchannel_logout_uri"`) {
+		t.Fatalf("the create form lacks the new fields: %.400s", page)
+	}
+	form := url.Values{"id": {"wiki"}, "kind": {"confidential"}, "redirect_uris": {"https://wiki.example.com/cb"},
+		"id_token_alg": {"ES256"}, "backchannel_logout_uri": {"https://wiki.example.com/bcl"}}
+	st, _, loc := admin.postForm("/gate/admin/clients", form)
+	if st != http.StatusSeeOther || loc != "/gate/admin/clients/wiki" {
+		t.Fatalf("create: %d to %q", st, loc)
+	}
+	_, page := admin.get(loc)
+	for _, want := range []string{"<td>ES256</td>", "<code>https://wiki.example.com/bcl</code>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the client's page lacks %q", want)
+		}
+	}
+	if list, err := cli(t, h.env, "", "client", "list"); err != nil || !strings.Contains(list, "https://wiki.example.com/bcl") {
+		t.Errorf("client list: %v\n%s", err, list)
+	}
+	form.Set("id", "wiki2")
+	form.Set("backchannel_logout_uri", "http://wiki.example.com/bcl")
+	st, body, _ := admin.postForm("/gate/admin/clients", form)
+	if st != http.StatusBadRequest || !strings.Contains(pageError(body), "back-channel logout URI") || !strings.Contains(body, `value="wiki2"`) {
+		t.Errorf("a plain-http back-channel URI: %d %q", st, pageError(body))
+	}
+}

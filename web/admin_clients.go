@@ -111,7 +111,8 @@ func (s *Server) clientCreate(w http.ResponseWriter, r *http.Request, v *visit) 
 	spec := idp.ClientSpec{ID: strings.TrimSpace(f.Get("id")), Name: strings.TrimSpace(f.Get("name")),
 		Public: kind == "public" || kind == "native", Native: kind == "native", GrantTypes: grants,
 		RedirectURIs: lines(f.Get("redirect_uris")), PostLogoutRedirectURIs: lines(f.Get("post_logout_uris")),
-		Roles: f["roles"], API: f.Get("api") == "on"}
+		Roles: f["roles"], API: f.Get("api") == "on", IDTokenAlg: f.Get("id_token_alg"),
+		BackchannelLogoutURI: strings.TrimSpace(f.Get("backchannel_logout_uri"))}
 	secret, err := s.cfg.Admin.CreateClient(r.Context(), v.actor(), spec)
 	if err != nil {
 		st, m := s.failure(r, err)
