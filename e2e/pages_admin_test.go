@@ -219,7 +219,7 @@ func TestPagesClientIDTokenAlgAndBackchannel(t *testing.T) {
 	form.Set("id", "wiki2")
 	form.Set("backchannel_logout_uri", "http://wiki.example.com/bcl")
 	st, body, _ := admin.postForm("/gate/admin/clients", form)
-	if st != http.StatusBadRequest || !strings.Contains(pageError(body), "back-channel logout URI") || !strings.Contains(body, `value="wiki2"`) {
+	if st != http.StatusBadRequest || !strings.Contains(pageError(body), "ack-channel logout URI") || !strings.Contains(body, `value="wiki2"`) {
 		t.Errorf("a plain-http back-channel URI: %d %q", st, pageError(body))
 	}
 }

@@ -42,21 +42,24 @@ func keysCommand() *command {
 				})
 			}},
 		{name: "rotate", short: "publish the next signing key now; it signs after --publish-delay on every replica", group: "secret", nargs: 0,
-			long: "Create the next signing key (sealed with a key derived from MLFLOW_GATE_SECRET, as `serve` does).\n" +
-				"It is published in the key set at once and starts signing after --publish-delay, on every replica\n" +
+			long: "Create the next signing key of each algorithm, ES256 and RS256 (or of --alg only), sealed with a key\n" +
+				"derived from MLFLOW_GATE_SECRET as `serve` does. Access tokens are signed with\n" +
+				"MLFLOW_GATE_TOKEN_SIGNING_ALG, ID tokens with each client's algorithm.\n" +
+				"Each is published in the key set at once and starts signing after --publish-delay, on every replica\n" +
 				"at the same moment. The delay must exceed how long the key set may be cached (" + idp.JWKSMaxAge.String() + "), so\n" +
 				"no relying party meets a key it has not seen. The previous key stops signing then and stays\n" +
-				"published until the tokens it signed have expired (MLFLOW_GATE_TOKEN_ACCESS_TTL and _ID_TTL).",
+				"published until the tokens it signed have expired (MLFLOW_GATE_TOKEN_ACCESS_TTL and _ID_TTL).\n",
 			flags: func(fs *flag.FlagSet, _ *opts) {
-				fs.StringVar(&alg, "alg", "", "algorithm of the new key: ES256 or RS256 (default MLFLOW_GATE_TOKEN_SIGNING_ALG)")
+				fs.StringVar(&alg, "alg", "", "rotate only the key of this algorithm, ES256 or RS256 (default: both, alike)")
 				fs.DurationVar(&delay, "publish-delay", idp.DefaultPublishDelay, "how long the key is published before it signs")
 			},
 			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-				if alg == "" {
-					alg = e.cfg.SigningAlg
-				}
-				if alg != idp.AlgES256 && alg != idp.AlgRS256 {
-					return usageError(fmt.Sprintf("--alg %q: use ES256 or RS256", alg))
+				algs := []string{idp.AlgES256, idp.AlgRS256}
+				if alg != "" {
+					if alg != idp.AlgES256 && alg != idp.AlgRS256 {
+						return usageError(fmt.Sprintf("--alg %q: use ES256 or RS256", alg))
+					}
+					algs = []string{alg}
 				}
 				if delay < 0 {
 					return usageError("--publish-delay must not be negative")
@@ -66,11 +69,13 @@ func keysCommand() *command {
 						delay, idp.JWKSMaxAge)
 				}
 				return withAdmin(ctx, e, func(ad *admin.Service) error {
-					k, err := ad.RotateKey(ctx, admin.CLI, alg, delay)
-					if err != nil {
-						return err
+					for _, alg := range algs {
+						k, err := ad.RotateKey(ctx, admin.CLI, alg, delay)
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(e.stdout, "key %s (%s) published; it signs from %s\n", k.KID, k.Alg, k.NotBefore.UTC().Format(time.RFC3339))
 					}
-					fmt.Fprintf(e.stdout, "key %s (%s) published; it signs from %s\n", k.KID, k.Alg, k.NotBefore.UTC().Format(time.RFC3339))
 					return nil
 				})
 			}},

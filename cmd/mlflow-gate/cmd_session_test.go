@@ -52,7 +52,9 @@ func TestSessionAndKeysCommands(t *testing.T) {
 	if _, stderr, code := gate(t, env, "", "keys", "rotate", "--secret", ""); code != 2 || !strings.Contains(stderr, "MLFLOW_GATE_SECRET") {
 		t.Fatalf("keys rotate without the secret: %d %s", code, stderr)
 	}
-	mustGate(t, env, "keys", "rotate", "--publish-delay", "0s")
+	if out := mustGate(t, env, "keys", "rotate", "--publish-delay", "0s"); !strings.Contains(out, "(ES256) published") || !strings.Contains(out, "(RS256) published") {
+		t.Fatalf("keys rotate rotates both algorithms alike: %s", out)
+	}
 	out := mustGate(t, env, "keys", "rotate", "--publish-delay", "1h", "--alg", "ES256")
 	kid := strings.Fields(out)[1]
 	list = mustGate(t, env, "keys", "list")
