@@ -17,7 +17,7 @@ import (
 // withStore opens the database (waiting for it as configured), checks that
 // the schema is current, and runs fn.
 func withStore(ctx context.Context, e *cli, fn func(*storage.Store) error) error {
-	st, err := openStore(ctx, &e.cfg, newLogger(e.stderr, e.cfg.LogLevel), false)
+	st, err := openStore(ctx, &e.cfg, newLogger(e.stderr, e.cfg.LogLevel, e.cfg.LogFormat), false)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func withAdmin(ctx context.Context, e *cli, fn func(*admin.Service) error) error
 
 func migrateCommand() *command {
 	withMigrator := func(ctx context.Context, e *cli, fn func(*migrations.Migrator) error) error {
-		st, err := openStore(ctx, &e.cfg, newLogger(e.stderr, e.cfg.LogLevel), false)
+		st, err := openStore(ctx, &e.cfg, newLogger(e.stderr, e.cfg.LogLevel, e.cfg.LogFormat), false)
 		if err != nil {
 			return err
 		}

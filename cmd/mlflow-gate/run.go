@@ -32,7 +32,7 @@ func serveCommand() *command {
 			"the gate: the OpenID provider, the MLflow proxy, /healthz and /readyz, and Prometheus\n" +
 			"/metrics on its own listener. SIGINT or SIGTERM drains in-flight requests, then exits.",
 		action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-			return serve(ctx, &e.cfg, e.stdout, newLogger(e.stderr, e.cfg.LogLevel), nil)
+			return serve(ctx, &e.cfg, e.stdout, newLogger(e.stderr, e.cfg.LogLevel, e.cfg.LogFormat), nil)
 		}}
 }
 

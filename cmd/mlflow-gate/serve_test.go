@@ -56,7 +56,7 @@ func startServe(t *testing.T, cfg Config) *running {
 	r := &running{stdout: &testlog.Buffer{}, logs: &testlog.Buffer{}}
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, &cfg, r.stdout, newLogger(r.logs, "info"), &listeners{main: mainLn, metrics: metricsLn, ready: ready})
+		done <- serve(ctx, &cfg, r.stdout, newLogger(r.logs, "info", logFormatJSON), &listeners{main: mainLn, metrics: metricsLn, ready: ready})
 	}()
 	select {
 	case r.addr = <-ready:
