@@ -34,11 +34,12 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 	return slog.New(requestIDHandler{h})
 }
 
-// isTerminal reports whether w is a character device, as a terminal is.
-// (So is /dev/null, where the format does not matter.) Anything that is not
-// an *os.File, such as a test's buffer, is not a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether stream (a reader or a writer) is a character
+// device, as a terminal is. (So is /dev/null, where a log's format does not
+// matter and a question finds no answer.) Anything that is not an *os.File,
+// such as a test's buffer, is not a terminal.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	if !ok {
 		return false
 	}

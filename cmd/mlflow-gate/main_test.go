@@ -170,7 +170,7 @@ func TestCLIAgainstDatabase(t *testing.T) {
 		}
 	}
 	mustRun("yet another good passphrase\n", "user", "set-password", "alice", "--password-stdin")
-	mustRun("", "migrate", "down")
+	mustRun("", "migrate", "down", "--all", "--yes")
 	if out := mustRun("", "migrate", "version"); !strings.HasPrefix(out, "database 0") {
 		t.Fatalf("after migrate down: %q", out)
 	}

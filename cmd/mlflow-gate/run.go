@@ -102,6 +102,16 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	}
 	defer st.Close()
 
+	// Held for as long as this gate serves, so that `migrate down` sees it
+	// and refuses; taken before migrating, so no gate starts during a revert.
+	serving, err := migrations.HoldServing(ctx, st.Pool, func() {
+		log.Warn("`mlflow-gate migrate down` is reverting the schema; waiting for it to finish before migrating and serving")
+	})
+	if err != nil {
+		return err
+	}
+	defer serving.Close()
+
 	m, err := migrations.New(st.Pool)
 	if err != nil {
 		return err
@@ -213,7 +223,8 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	if store != nil {
 		bucket = store
 	}
-	mux.Handle("GET /readyz", readyHandler(st, upstream, cfg.MLflowURL, version, bucket, log))
+	schema := &schemaCheck{db: st.Pool, every: 5 * time.Second}
+	mux.Handle("GET /readyz", readyHandler(st, schema, upstream, cfg.MLflowURL, version, bucket, log))
 	mux.Handle("/", gate)
 
 	// Outside-in: the recoverer sees every panic, the id is set before the
@@ -237,6 +248,11 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		{"change feed", feed.Run},
 		{"identity provider sweeper", prov.Run},
 		{"audit sweeper", func(ctx context.Context) error { return sweepAudit(ctx, st, cfg.AuditRetention, log) }},
+		{"serving lock", func(ctx context.Context) error {
+			return serving.Run(ctx, 15*time.Second, func(err error) {
+				log.Warn("lost the serving lock's database connection; taking it again", "error", err.Error())
+			})
+		}},
 	}
 	attrs := []any{"listen", mainLn.Addr().String(), "issuer", cfg.Issuer, "startup", time.Since(start).String(), "version", version}
 	if metricsLn != nil {
