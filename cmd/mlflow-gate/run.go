@@ -190,6 +190,8 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		OwnRunsOnly: cfg.OwnRunsOnly,
 		PageKey:     cfg.DeriveKey("search-pages"),
 		Artifacts:   artifactStore,
+		// A 421 says which setting would let another host in.
+		HostsSetting: "MLFLOW_GATE_ALLOWED_HOSTS",
 	})
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
