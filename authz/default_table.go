@@ -14,6 +14,48 @@ var defaultResourceNames = map[ResourceType]string{
 	TypeAssistant: "assistant", TypeDemo: "demo",
 }
 
+// typeDescriptions say in a line what each type's routes act on: the
+// descriptions of the default table's resources, and what `authz list`
+// shows for a resource stored without one.
+var typeDescriptions = map[ResourceType]string{
+	TypeExperiment:      "experiments (create, search, rename, tag, delete, restore)",
+	TypeRun:             "runs (create, log metrics, params and tags, search, delete, restore)",
+	TypeLoggedModel:     "logged models (MLflow 3 models of a run or experiment) and their tags",
+	TypeTrace:           "traces, spans, assessments and their tags (GenAI tracing)",
+	TypeArtifact:        "artifact files of runs, logged models and traces (list, download, upload, delete)",
+	TypeRegisteredModel: "registered models in the model registry (create, rename, tag, alias, delete)",
+	TypeModelVersion:    "versions of registered models (create, stage, tag, download, delete)",
+	TypePrompt:          "prompt optimization jobs (prompts themselves are registered models)",
+	TypeScorer:          "scorers (GenAI evaluation judges) and their online configurations",
+	TypeDataset:         "evaluation datasets and their records",
+	TypeIssue:           "issues found in traces (GenAI quality tracking)",
+	TypeLabelSchema:     "label schemas for human review of traces",
+	TypeReviewQueue:     "review queues of traces and who reviews them",
+	TypeMCPServer:       "MCP servers registered with MLflow and their versions",
+	TypeSkill:           "agent skills registered with MLflow and their versions",
+	TypeWorkspace:       "workspaces (MLflow run with --enable-workspaces)",
+	TypeGraphQL:         "MLflow's GraphQL endpoint (the UI's batched reads), filtered per user",
+	TypeServer:          "the server's health, version and server-info",
+	TypeUI:              "the MLflow UI's pages and static files",
+	TypeGateway:         "the AI gateway, its endpoints, secrets and model calls that spend money (Admin only)",
+	TypeWebhook:         "webhooks, with which MLflow calls out to URLs on registry events (Admin only)",
+	TypeJob:             "background jobs MLflow runs on the server (Admin only)",
+	TypeAssistant:       "the UI's assistant, which runs tools on the server (Admin only)",
+	TypeDemo:            "generating and deleting the UI's demo data (Admin only)",
+}
+
+// TypeDescription says what routes of type t act on ("" for an unknown type).
+func TypeDescription(t ResourceType) string { return typeDescriptions[t] }
+
+// Describe is the resource's description, or its type's when it has none
+// (tables stored before the defaults had descriptions).
+func (r Resource) Describe() string {
+	if r.Description != "" {
+		return r.Description
+	}
+	return TypeDescription(r.Type)
+}
+
 // AdminOnlyTypes are the resource types the seed grants to Admin alone: they run code
 // or write files on the server (jobs, assistant, demo generation and deletion), make
 // outbound requests (webhooks, the AI gateway) or spend money (gateway invocations).
@@ -56,7 +98,7 @@ func DefaultTable() Table {
 			continue
 		}
 		name := defaultResourceNames[typ]
-		t.Resources = append(t.Resources, Resource{Name: name, Type: typ, Scopes: scopes})
+		t.Resources = append(t.Resources, Resource{Name: name, Type: typ, Description: typeDescriptions[typ], Scopes: scopes})
 		if !slices.Contains(AdminOnlyTypes, typ) {
 			var def []Scope
 			for _, s := range scopes {

@@ -665,3 +665,67 @@ func composeServeAccepts(t *testing.T, env map[string]string) {
 		t.Fatalf("mlflow-gate serve with the compose environment: %v (want exit 1 at the database)\n%s", err, out)
 	}
 }
+
+// TestComposeOneAddress: the gate's issuer is the address its port is
+// published on, and compose.yaml, .env.example and the README say that same
+// address wherever they name the gate's: a browser opening another name
+// for it (localhost for 127.0.0.1) gets a 421.
+func TestComposeOneAddress(t *testing.T) {
+	p := composeProject(t)
+	gate := composeService(t, p, "gate")
+	issuer, err := url.Parse(composeEnv(t, gate)["MLFLOW_GATE_ISSUER"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := gate.Ports[0]
+	if want := net.JoinHostPort(port.HostIP, port.Published); issuer.Host != want || issuer.Scheme != "http" {
+		t.Errorf("MLFLOW_GATE_ISSUER defaults to %s; the port is published on %s", issuer, want)
+	}
+	mention := regexp.MustCompile(`https?://(localhost|127\.0\.0\.1|\[::1\]):` + port.Published + `\b`)
+	for _, f := range []string{"compose.yaml", ".env.example", "README.md"} {
+		for _, m := range mention.FindAllString(composeRead(t, f), -1) {
+			if m != issuer.String() {
+				t.Errorf("%s names the gate as %s; its issuer is %s", f, m, issuer)
+			}
+		}
+	}
+	if !strings.Contains(composeRead(t, "README.md"), issuer.String()) {
+		t.Errorf("README.md does not say to open %s", issuer)
+	}
+}
+
+// TestComposeREADMENamesWhatIsBuilt: the README names the Dockerfile of every
+// service compose builds, and the images it runs; the build files' comments
+// name test files that exist.
+func TestComposeREADMENamesWhatIsBuilt(t *testing.T) {
+	p := composeProject(t)
+	root := composeAbs(t, composeRepoRoot)
+	readme := composeRead(t, "README.md")
+	for _, name := range composeKeys(p.Services) {
+		s := p.Services[name]
+		if s.Build != nil {
+			rel, err := filepath.Rel(root, filepath.Join(s.Build.Context, s.Build.Dockerfile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(root, rel)); err != nil {
+				t.Errorf("service %s is built from %s, which does not exist", name, rel)
+			}
+			if !strings.Contains(readme, "`"+filepath.ToSlash(rel)+"`") {
+				t.Errorf("README.md does not say that %s is built from `%s`", name, rel)
+			}
+			continue
+		}
+		if image, _, _ := strings.Cut(s.Image, ":"); name != "s3-init" && !strings.Contains(readme, "`"+image+"`") {
+			t.Errorf("README.md does not name the image %s that compose runs as %s", image, name)
+		}
+	}
+	testFile := regexp.MustCompile(`[A-Za-z0-9_./-]+_test\.go`)
+	for _, f := range []string{"compose.yaml", "Dockerfile", "deploy/mlflow.Dockerfile", ".env.example"} {
+		for _, ref := range testFile.FindAllString(composeRead(t, f), -1) {
+			if _, err := os.Stat(filepath.Join(root, ref)); err != nil {
+				t.Errorf("%s refers to %s, which does not exist", f, ref)
+			}
+		}
+	}
+}

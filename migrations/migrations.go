@@ -45,6 +45,20 @@ func Latest() uint {
 	return max
 }
 
+// Name is the name of migration v ("000003_authz"), or "" for a version
+// this binary does not have.
+func Name(v uint) string {
+	entries, _ := fs.ReadDir(files, "sql")
+	for _, e := range entries {
+		base, ok := strings.CutSuffix(e.Name(), ".up.sql")
+		num, _, _ := strings.Cut(base, "_")
+		if n, err := strconv.ParseUint(num, 10, 32); ok && err == nil && uint(n) == v {
+			return base
+		}
+	}
+	return ""
+}
+
 // Migrator applies the embedded migrations to one database.
 type Migrator struct {
 	m    *migrate.Migrate

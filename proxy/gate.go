@@ -80,6 +80,10 @@ type Config struct {
 	// decision; nil: MLflow serves them. Not used with Workspaces, under
 	// which MLflow keeps each workspace's artifacts in a layout of its own.
 	Artifacts ArtifactStore
+	// HostsSetting names the setting that adds hosts to Hosts (whose first
+	// is the issuer's), so that the 421 answer can say what would let a
+	// host in; "": it names none.
+	HostsSetting string
 }
 
 // ArtifactStore performs one of the artifact proxy API's operations on the
@@ -119,6 +123,7 @@ type Gate struct {
 	grace       time.Duration
 	requestID   func(http.ResponseWriter, *http.Request) string
 	origin      string
+	hostsEnv    string // Config.HostsSetting
 	loginPath   string
 	cop         *http.CrossOriginProtection
 	rp          *httputil.ReverseProxy
@@ -167,7 +172,7 @@ func New(cfg Config) (*Gate, error) {
 	g := &Gate{policy: cfg.Policy, auth: cfg.Auth, audit: cfg.Audit, metrics: cfg.Metric, log: cfg.Logger,
 		maxBody: cfg.MaxBody, auditReads: cfg.AuditReads, workspaces: cfg.Workspaces, telemetry: cfg.UITelemetry,
 		minRate: cfg.MinBodyRate, grace: cfg.BodyGrace, requestID: cfg.RequestID, cop: http.NewCrossOriginProtection(),
-		origin: cfg.Origin, loginPath: cfg.LoginPath}
+		origin: cfg.Origin, hostsEnv: cfg.HostsSetting, loginPath: cfg.LoginPath}
 	if cfg.Origin != "" {
 		if u, err := url.Parse(cfg.Origin); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			u.String() != u.Scheme+"://"+u.Host || strings.ToLower(cfg.Origin) != cfg.Origin {

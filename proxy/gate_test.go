@@ -203,6 +203,52 @@ func TestMisdirectedHost(t *testing.T) {
 	}
 }
 
+// The 421 says what to do: the host it got, the issuer's address, and the
+// setting that would let that host in; a browser gets it as a page, with
+// the request's Host escaped.
+func TestMisdirectedSaysWhatToDo(t *testing.T) {
+	up := newEcho(t)
+	f := newFixture(t, up.URL, func(c *Config) {
+		c.Origin, c.HostsSetting = "http://127.0.0.1:8080", "MLFLOW_GATE_ALLOWED_HOSTS"
+		c.Hosts = []string{"127.0.0.1:8080"}
+	})
+	resp := f.do(t, "GET", "/api/2.0/mlflow/experiments/search", "", nil, "Host", "localhost:8080")
+	msg := mlflowError(t, resp, http.StatusMisdirectedRequest, codeMisdirected)
+	for _, want := range []string{`host "localhost:8080"`, "its issuer is http://127.0.0.1:8080", "open http://127.0.0.1:8080/ instead",
+		"add localhost:8080 to MLFLOW_GATE_ALLOWED_HOSTS"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("421 message %q lacks %q", msg, want)
+		}
+	}
+	if f.metrics.get(OutcomeMisdirected) != 1 {
+		t.Errorf("misdirected requests counted %d times, want 1", f.metrics.get(OutcomeMisdirected))
+	}
+
+	resp = f.do(t, "GET", "/", "", nil, "Host", "localhost:8080", "Accept", "text/html,application/xhtml+xml")
+	b, _ := io.ReadAll(resp.Body)
+	page := string(b)
+	if resp.StatusCode != http.StatusMisdirectedRequest || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("browser 421: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, want := range []string{"<code>localhost:8080</code>", `<a href="http://127.0.0.1:8080/">http://127.0.0.1:8080</a>`,
+		"add <code>localhost:8080</code> to <code>MLFLOW_GATE_ALLOWED_HOSTS</code>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("421 page lacks %q:\n%s", want, page)
+		}
+	}
+
+	// A Host that is no host name is echoed escaped and not offered for the list.
+	resp = f.do(t, "GET", "/", "", nil, "Host", "<script>x</script>", "Accept", "text/html")
+	b, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusMisdirectedRequest || strings.Contains(string(b), "<script>") || strings.Contains(string(b), "MLFLOW_GATE_ALLOWED_HOSTS") {
+		t.Fatalf("421 page for a hostile Host: %d\n%s", resp.StatusCode, b)
+	}
+	if up.count() != 0 || f.auth.calls != 0 {
+		t.Fatal("a misdirected request went further than the Host check")
+	}
+}
+
 func TestRefusals(t *testing.T) {
 	up := newEcho(t)
 	f := newFixture(t, up.URL, func(c *Config) { c.MaxBody = 64 })

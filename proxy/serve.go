@@ -66,8 +66,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.rawPath, c.rawQuery = rawTarget(r)
 	if !g.hostAllowed(r.Host) {
 		// Before identifying: a request for another host is not ours to judge.
-		g.refuse(c, r, nil, nil, &refusal{Status: http.StatusMisdirectedRequest, Code: codeMisdirected,
-			Message: "this server does not serve the requested host", Outcome: OutcomeMisdirected})
+		g.misdirected(c, r)
 		return
 	}
 

@@ -47,7 +47,7 @@ func summarize(p *authz.Policy, roles []string) []grantSummary {
 	by := map[string]*grantSummary{}
 	var out []grantSummary
 	for _, res := range t.Resources {
-		by[res.Name] = &grantSummary{Resource: res.Name, Type: string(res.Type), Description: res.Description}
+		by[res.Name] = &grantSummary{Resource: res.Name, Type: string(res.Type), Description: res.Describe()}
 	}
 	for _, g := range t.Permissions {
 		gs := by[g.Resource]

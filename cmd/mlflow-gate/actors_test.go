@@ -80,7 +80,7 @@ func TestActorsStopTogether(t *testing.T) {
 // A record that names its request id already does not get it twice.
 func TestRequestIDHandlerAddsTheIDOnce(t *testing.T) {
 	var buf bytes.Buffer
-	log := newLogger(&buf, "info")
+	log := newLogger(&buf, "info", logFormatJSON)
 	ctx := reqid.With(context.Background(), "r-1")
 	log.InfoContext(ctx, "a")
 	log.InfoContext(ctx, "b", "request_id", "r-1")

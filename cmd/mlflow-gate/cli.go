@@ -59,6 +59,7 @@ func root() *command {
 		keysCommand(),
 		authzCommand(),
 		permCommand(),
+		auditCommand(),
 		{name: "version", short: "print the version, commit and build date (also --version)", nargs: 0, group: "none",
 			action: func(_ context.Context, e *cli, _ *opts, _ []string) error {
 				fmt.Fprintln(e.stdout, versionLine())

@@ -17,7 +17,7 @@ import (
 // withStore opens the database (waiting for it as configured), checks that
 // the schema is current, and runs fn.
 func withStore(ctx context.Context, e *cli, fn func(*storage.Store) error) error {
-	st, err := openStore(ctx, &e.cfg, newLogger(e.stderr, e.cfg.LogLevel), false)
+	st, err := openStore(ctx, &e.cfg, newLogger(e.stderr, e.cfg.LogLevel, e.cfg.LogFormat), false)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func withAdmin(ctx context.Context, e *cli, fn func(*admin.Service) error) error
 
 func migrateCommand() *command {
 	withMigrator := func(ctx context.Context, e *cli, fn func(*migrations.Migrator) error) error {
-		st, err := openStore(ctx, &e.cfg, newLogger(e.stderr, e.cfg.LogLevel), false)
+		st, err := openStore(ctx, &e.cfg, newLogger(e.stderr, e.cfg.LogLevel, e.cfg.LogFormat), false)
 		if err != nil {
 			return err
 		}
@@ -75,26 +75,7 @@ func migrateCommand() *command {
 					return err
 				})
 			}},
-		{name: "down", args: "[STEPS]", short: "revert STEPS migrations (all of them without STEPS)", group: "db", nargs: -1,
-			action: func(ctx context.Context, e *cli, _ *opts, args []string) error {
-				steps := 0
-				if len(args) > 1 {
-					return usageError("usage: mlflow-gate migrate down [STEPS]")
-				}
-				if len(args) == 1 {
-					if _, err := fmt.Sscanf(args[0], "%d", &steps); err != nil || steps < 1 {
-						return usageError("STEPS must be a positive number")
-					}
-				}
-				return withMigrator(ctx, e, func(m *migrations.Migrator) error {
-					if err := m.Down(ctx, steps); err != nil {
-						return err
-					}
-					v, _, err := m.Version()
-					fmt.Fprintf(e.stdout, "schema at version %d\n", v)
-					return err
-				})
-			}},
+		migrateDownCommand(),
 		{name: "version", short: "print the schema version of the database and of this binary", group: "db", nargs: 0,
 			action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
 				return withMigrator(ctx, e, func(m *migrations.Migrator) error {

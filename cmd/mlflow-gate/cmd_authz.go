@@ -183,7 +183,7 @@ func printTable(w io.Writer, t authz.Table) error {
 		if uris == "" {
 			uris = "(every " + string(r.Type) + " route)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Type, joinScopes(r.Scopes), uris, r.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Type, joinScopes(r.Scopes), uris, r.Describe())
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -270,5 +271,32 @@ func TestAuthzOnAnEmptyTable(t *testing.T) {
 	}
 	if out := mustGate(t, env, "authz", "list"); !hasRow(out, "Admin", "demo", "write,delete") {
 		t.Fatalf("list:\n%s", out)
+	}
+}
+
+// authz list shows what each resource is for: its own description, or, for
+// a table stored without descriptions (before the defaults had them), its
+// type's.
+func TestAuthzListShowsDescriptions(t *testing.T) {
+	env := map[string]string{"MLFLOW_GATE_DATABASE_URL": storagetest.EmptyDatabase(t)}
+	mustGate(t, env, "migrate", "up")
+	mustGate(t, env, "role", "add", "Admin")
+	mustGate(t, env, "role", "add", "Default")
+	tbl := authz.DefaultTable()
+	for i := range tbl.Resources {
+		tbl.Resources[i].Description = ""
+	}
+	tbl.Resources = append(tbl.Resources, authz.Resource{Name: "run-deletion", Type: authz.TypeRun, Description: "deleting runs, kept to a few",
+		URIs: []string{"POST /api/2.0/mlflow/runs/delete"}, Scopes: []authz.Scope{authz.ScopeDelete}})
+	mustGate(t, env, "authz", "import", writeTable(t, t.TempDir(), "t.yaml", tbl))
+	out := mustGate(t, env, "authz", "list")
+	for _, row := range [][2]string{
+		{"(every experiment route)", authz.TypeDescription(authz.TypeExperiment)},
+		{"(every gateway route)", authz.TypeDescription(authz.TypeGateway)},
+		{"POST /api/2.0/mlflow/runs/delete", "deleting runs, kept to a few"},
+	} {
+		if !regexp.MustCompile(regexp.QuoteMeta(row[0]) + ` +` + regexp.QuoteMeta(row[1]) + "\n").MatchString(out) {
+			t.Errorf("authz list lacks %q described as %q:\n%s", row[0], row[1], out)
+		}
 	}
 }

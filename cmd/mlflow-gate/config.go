@@ -38,6 +38,7 @@ type Config struct {
 	S3PresignTTL           time.Duration
 	TrustedProxies         []netip.Prefix
 	LogLevel               string
+	LogFormat              string
 	ShutdownTimeout        time.Duration
 	AccessTokenTTL         time.Duration
 	IDTokenTTL             time.Duration
@@ -83,6 +84,8 @@ var settings = []setting{
 		usage: "how long serve keeps retrying an unreachable database at start (other commands try once)", dur: func(c *Config) *time.Duration { return &c.DatabaseWait }},
 	{flag: "log-level", env: "MLFLOW_GATE_LOG_LEVEL", group: "db", def: "info",
 		usage: "log level: debug, info, warn or error", str: func(c *Config) *string { return &c.LogLevel }},
+	{flag: "log-format", env: "MLFLOW_GATE_LOG_FORMAT", group: "db", def: "auto",
+		usage: "log format: text, json, or auto (text when stderr is a terminal, JSON lines otherwise)", str: func(c *Config) *string { return &c.LogFormat }},
 	{flag: "mlflow-url", env: "MLFLOW_GATE_MLFLOW_URL", group: "serve",
 		usage: "URL of the upstream MLflow tracking server (keep it on a private network)", str: func(c *Config) *string { return &c.MLflowURL }},
 	{flag: "mlflow-workspaces", env: "MLFLOW_GATE_MLFLOW_WORKSPACES", group: "serve", def: "false",
@@ -276,6 +279,11 @@ func (c *Config) Validate(cmdGroup string) error {
 	case "debug", "info", "warn", "error":
 	default:
 		p = append(p, fmt.Sprintf("MLFLOW_GATE_LOG_LEVEL must be debug, info, warn or error, not %q", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case logFormatAuto, logFormatText, logFormatJSON:
+	default:
+		p = append(p, fmt.Sprintf("MLFLOW_GATE_LOG_FORMAT must be auto, text or json, not %q", c.LogFormat))
 	}
 	if c.DatabaseWait < 0 {
 		p = append(p, "MLFLOW_GATE_DATABASE_WAIT must not be negative")

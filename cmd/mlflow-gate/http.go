@@ -111,13 +111,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // readyHandler reports whether the database and the upstream MLflow answer,
-// and which MLflow version runs. Reasons name the failing part, never
-// connection strings.
+// whether the database's schema is this binary's, and which MLflow version
+// runs. Reasons name the failing part, never connection strings.
 //
 // With an artifact store, its bucket is checked too and reported under
 // "artifacts", without making the gate unready: every other MLflow call
 // still works while S3 is away, and artifact calls answer 502 meanwhile.
-func readyHandler(st *storage.Store, client *http.Client, mlflowURL string, version *mlflowVersion, bucket pinger, log *slog.Logger) http.Handler {
+func readyHandler(st *storage.Store, schema *schemaCheck, client *http.Client, mlflowURL string, version *mlflowVersion, bucket pinger, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
@@ -125,6 +125,10 @@ func readyHandler(st *storage.Store, client *http.Client, mlflowURL string, vers
 		ready := true
 		if err := st.Ping(ctx); err != nil {
 			checks["database"], ready = "unreachable", false
+		} else {
+			var ok bool
+			checks["schema"], ok = schema.status(ctx)
+			ready = ready && ok
 		}
 		if bucket != nil {
 			// Its own second: S3's client retries a refused connection, and the

@@ -28,14 +28,14 @@ func gate(t *testing.T, env map[string]string, stdin string, args ...string) (st
 }
 
 func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
-	_, stderr, code := gate(t, map[string]string{"MLFLOW_GATE_LOG_LEVEL": "loud", "MLFLOW_GATE_TRUSTED_PROXIES": "10.0.0.0/8, nonsense", "MLFLOW_GATE_AUDIT_READS": "maybe",
+	_, stderr, code := gate(t, map[string]string{"MLFLOW_GATE_LOG_LEVEL": "loud", "MLFLOW_GATE_LOG_FORMAT": "pretty", "MLFLOW_GATE_TRUSTED_PROXIES": "10.0.0.0/8, nonsense", "MLFLOW_GATE_AUDIT_READS": "maybe",
 		"MLFLOW_GATE_SECRET": "short", "MLFLOW_GATE_ISSUER": "https://gate.example.com/"}, "", "serve")
 	if code != 2 {
 		t.Fatalf("exit code %d, want 2; stderr:\n%s", code, stderr)
 	}
 	for _, want := range []string{"MLFLOW_GATE_DATABASE_URL is required", "MLFLOW_GATE_MLFLOW_URL is required", "MLFLOW_GATE_ISSUER must be",
 		"MLFLOW_GATE_SECRET is too short", "MLFLOW_GATE_LOG_LEVEL", `"nonsense" is not a CIDR`,
-		`MLFLOW_GATE_AUDIT_READS must be true or false, not "maybe"`} {
+		`MLFLOW_GATE_AUDIT_READS must be true or false, not "maybe"`, `MLFLOW_GATE_LOG_FORMAT must be auto, text or json, not "pretty"`} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
@@ -170,7 +170,7 @@ func TestCLIAgainstDatabase(t *testing.T) {
 		}
 	}
 	mustRun("yet another good passphrase\n", "user", "set-password", "alice", "--password-stdin")
-	mustRun("", "migrate", "down")
+	mustRun("", "migrate", "down", "--all", "--yes")
 	if out := mustRun("", "migrate", "version"); !strings.HasPrefix(out, "database 0") {
 		t.Fatalf("after migrate down: %q", out)
 	}

@@ -32,7 +32,7 @@ func serveCommand() *command {
 			"the gate: the OpenID provider, the MLflow proxy, /healthz and /readyz, and Prometheus\n" +
 			"/metrics on its own listener. SIGINT or SIGTERM drains in-flight requests, then exits.",
 		action: func(ctx context.Context, e *cli, _ *opts, _ []string) error {
-			return serve(ctx, &e.cfg, e.stdout, newLogger(e.stderr, e.cfg.LogLevel), nil)
+			return serve(ctx, &e.cfg, e.stdout, newLogger(e.stderr, e.cfg.LogLevel, e.cfg.LogFormat), nil)
 		}}
 }
 
@@ -101,6 +101,16 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		return err
 	}
 	defer st.Close()
+
+	// Held for as long as this gate serves, so that `migrate down` sees it
+	// and refuses; taken before migrating, so no gate starts during a revert.
+	serving, err := migrations.HoldServing(ctx, st.Pool, func() {
+		log.Warn("`mlflow-gate migrate down` is reverting the schema; waiting for it to finish before migrating and serving")
+	})
+	if err != nil {
+		return err
+	}
+	defer serving.Close()
 
 	m, err := migrations.New(st.Pool)
 	if err != nil {
@@ -180,6 +190,8 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		OwnRunsOnly: cfg.OwnRunsOnly,
 		PageKey:     cfg.DeriveKey("search-pages"),
 		Artifacts:   artifactStore,
+		// A 421 says which setting would let another host in.
+		HostsSetting: "MLFLOW_GATE_ALLOWED_HOSTS",
 	})
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
@@ -213,7 +225,8 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	if store != nil {
 		bucket = store
 	}
-	mux.Handle("GET /readyz", readyHandler(st, upstream, cfg.MLflowURL, version, bucket, log))
+	schema := &schemaCheck{db: st.Pool, every: 5 * time.Second}
+	mux.Handle("GET /readyz", readyHandler(st, schema, upstream, cfg.MLflowURL, version, bucket, log))
 	mux.Handle("/", gate)
 
 	// Outside-in: the recoverer sees every panic, the id is set before the
@@ -237,6 +250,11 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 		{"change feed", feed.Run},
 		{"identity provider sweeper", prov.Run},
 		{"audit sweeper", func(ctx context.Context) error { return sweepAudit(ctx, st, cfg.AuditRetention, log) }},
+		{"serving lock", func(ctx context.Context) error {
+			return serving.Run(ctx, 15*time.Second, func(err error) {
+				log.Warn("lost the serving lock's database connection; taking it again", "error", err.Error())
+			})
+		}},
 	}
 	attrs := []any{"listen", mainLn.Addr().String(), "issuer", cfg.Issuer, "startup", time.Since(start).String(), "version", version}
 	if metricsLn != nil {

@@ -56,7 +56,7 @@ func startServe(t *testing.T, cfg Config) *running {
 	r := &running{stdout: &testlog.Buffer{}, logs: &testlog.Buffer{}}
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, &cfg, r.stdout, newLogger(r.logs, "info"), &listeners{main: mainLn, metrics: metricsLn, ready: ready})
+		done <- serve(ctx, &cfg, r.stdout, newLogger(r.logs, "info", logFormatJSON), &listeners{main: mainLn, metrics: metricsLn, ready: ready})
 	}()
 	select {
 	case r.addr = <-ready:
@@ -132,9 +132,11 @@ func TestServeHealthReadinessAndBootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusMisdirectedRequest {
-		t.Fatalf("foreign Host: %d, want 421", resp.StatusCode)
+	if resp.StatusCode != http.StatusMisdirectedRequest || !strings.Contains(string(b), "its issuer is http://"+r.addr) ||
+		!strings.Contains(string(b), "add evil.example:80 to MLFLOW_GATE_ALLOWED_HOSTS") {
+		t.Fatalf("foreign Host: %d %s, want 421 naming the issuer and MLFLOW_GATE_ALLOWED_HOSTS", resp.StatusCode, b)
 	}
 	if code, body := getJSON(t, "http://"+r.addr+"/readyz"); code != 200 || !strings.HasPrefix(body["mlflow_version"].(string), "3.18") {
 		t.Fatalf("readyz should report MLflow's version: %v", body)
