@@ -245,11 +245,14 @@ func TestPagesAdminGrantsAResource(t *testing.T) {
 func grantOnPage(t *testing.T, b *chromium, role, kind, resource, level string) {
 	t.Helper()
 	b.do(t, "fill in the grant",
-		chromedp.Click(chromedp.CSS("#g-to-role")),
+		// Through the DOM: a mouse click at coordinates misses when the
+		// layout moves late, under load.
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#g-to-role').click(); undefined`),
 		chromedp.SendKeys(chromedp.CSS("#g-principal"), role),
 		chromedp.SetValue(chromedp.CSS("#g-kind"), kind),
 		chromedp.SendKeys(chromedp.CSS("#g-resource"), resource),
 		chromedp.SetValue(chromedp.CSS("#g-level"), level),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#g-to-role').checked || (() => { throw new Error("the role radio is not chosen") })(); undefined`),
 		chromedp.Click(chromedp.CSS(`form[method="post"][action="/gate/admin/grants"] button[type=submit]`)))
 	b.waitForText(t, "the grant listed", 10*time.Second, "now has "+level+" on", resource)
 }
