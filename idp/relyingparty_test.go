@@ -35,7 +35,14 @@ func (e *env) webLogin(t *testing.T, spec ClientSpec, scopes ...string) (*oauth2
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := e.oauth(spec.ID, "http://127.0.0.1/cb", scopes...)
+	return e.codeLogin(t, spec.ID, secret, scopes...)
+}
+
+// codeLogin signs admin in through a confidential client with redirect
+// http://127.0.0.1/cb in a new browser and exchanges the code.
+func (e *env) codeLogin(t *testing.T, id, secret string, scopes ...string) (*oauth2.Token, *browser) {
+	t.Helper()
+	cfg := e.oauth(id, "http://127.0.0.1/cb", scopes...)
 	cfg.ClientSecret = secret
 	b := e.browser()
 	v := oauth2.GenerateVerifier()
@@ -274,7 +281,7 @@ func TestClientUpdate(t *testing.T) {
 	if _, err := e.p.Verifier().Verify(e.ctx, tok.AccessToken); err != nil {
 		t.Errorf("an update ended the client's tokens: %v", err)
 	}
-	tok2, _ := e.webLoginExisting(t, "app", "")
+	tok2, _ := e.webLoginExisting(t, "app")
 	raw, _ := tok2.Extra("id_token").(string)
 	if h, _, _, _, _ := splitJWS(raw); h.Alg != AlgES256 {
 		t.Errorf("after the update, ID token alg %s", h.Alg)
@@ -302,24 +309,13 @@ func TestClientUpdate(t *testing.T) {
 
 // webLoginExisting logs admin in again through an existing client whose
 // secret is not known: it rotates one in first.
-func (e *env) webLoginExisting(t *testing.T, id, scope string) (*oauth2.Token, *browser) {
+func (e *env) webLoginExisting(t *testing.T, id string) (*oauth2.Token, *browser) {
 	t.Helper()
 	secret, hash := NewClientSecret()
 	if err := e.st.SetClientSecret(e.ctx, testActor, id, hash); err != nil {
 		t.Fatal(err)
 	}
-	cfg := e.oauth(id, "http://127.0.0.1/cb")
-	if scope != "" {
-		cfg.Scopes = strings.Fields(scope)
-	}
-	cfg.ClientSecret = secret
-	b := e.browser()
-	v := oauth2.GenerateVerifier()
-	tok, err := cfg.Exchange(e.ctx, b.authorize(cfg, v, "admin", adminPassword), oauth2.VerifierOption(v))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok, b
+	return e.codeLogin(t, id, secret)
 }
 
 // TestReplayRevokesBeforeAnswering: the replica that sees a code or a

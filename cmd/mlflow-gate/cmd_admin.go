@@ -51,17 +51,7 @@ func withAdmin(ctx context.Context, e *cli, fn func(*admin.Service) error) error
 
 func migrateCommand() *command {
 	withMigrator := func(ctx context.Context, e *cli, fn func(*migrations.Migrator) error) error {
-		st, err := openStore(ctx, &e.cfg, newLogger(e.stderr, e.cfg.LogLevel, e.cfg.LogFormat), false)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		m, err := migrations.New(st.Pool)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		return fn(m)
+		return withMigratorStore(ctx, e, func(_ *storage.Store, m *migrations.Migrator) error { return fn(m) })
 	}
 	return &command{name: "migrate", short: "apply or revert the database schema", commands: []*command{
 		{name: "up", short: "apply every pending migration", group: "db", nargs: 0,
