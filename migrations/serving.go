@@ -169,9 +169,15 @@ func LockOutServing(ctx context.Context, pool *pgxpool.Pool) (*Revert, error) {
 	return nil, &ServingError{Holders: holders}
 }
 
-// Release ends the revert's hold; gates waiting to start go on.
+// Release ends the revert's hold; gates waiting to start go on. The lock is
+// given back by its own statement before the connection closes: a closed
+// connection's backend may still hold it for a moment while it exits, and
+// the next revert would take it for another one running.
 func (r *Revert) Release() {
 	if r != nil && r.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = r.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, servingKey)
+		cancel()
 		r.conn.Close(context.Background())
 		r.conn = nil
 	}
