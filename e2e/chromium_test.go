@@ -121,6 +121,25 @@ func artifactDir(t *testing.T) string {
 	return filepath.Join(os.TempDir(), "mlflow-gate-e2e-artifacts", name)
 }
 
+// shot saves a full-page screenshot as name.png among the test's artifacts,
+// for a person to look at.
+func (b *chromium) shot(t *testing.T, name string) {
+	t.Helper()
+	png, err := chromedp.Run(b.tab, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := artifactDir(t)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
 func (b *chromium) saveArtifacts(t *testing.T, browserCtx context.Context) {
 	dir := artifactDir(t)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

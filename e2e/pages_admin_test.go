@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -192,34 +193,54 @@ func TestPagesNamesThatLookLikePages(t *testing.T) {
 	}
 }
 
-// TestPagesClientIDTokenAlgAndBackchannel: the create form registers a web
-// application's ID-token algorithm and back-channel logout URI, the client's
-// page shows them, and a bad URI re-renders the form with the reason.
+// TestPagesClientIDTokenAlgAndBackchannel: in Chromium, the create form
+// registers a web application's ID-token algorithm and back-channel logout
+// URI and the client's page shows them; a bad URI re-renders the form with
+// the reason and what was typed.
 func TestPagesClientIDTokenAlgAndBackchannel(t *testing.T) {
 	h := newPagesRig(t)
-	admin := httpSignIn(t, h.g.URL, "admin", pagesAdminPassword)
-	if _, page := admin.get("/gate/admin/new-client"); !strings.Contains(page, `name="id_token_alg"`) || !strings.Contains(page, `name="backchannel_logout_uri"`) {
-		t.Fatalf("the create form lacks the new fields: %.400s", page)
+	b := newChromium(t, 90*time.Second)
+	b.signIn(t, h.g.URL, "/gate/admin/new-client", "admin", pagesAdminPassword)
+	fill := func(id, bcl string) {
+		t.Helper()
+		b.do(t, "fill in the client",
+			chromedp.SendKeys(chromedp.CSS("#client-id"), id),
+			chromedp.Evaluate[chromedp.Void](`document.querySelector('#kind-confidential').click(); undefined`),
+			chromedp.SendKeys(chromedp.CSS("#redirect-uris"), "https://wiki.example.com/cb"),
+			chromedp.SetValue(chromedp.CSS("#id-token-alg"), "ES256"),
+			chromedp.SendKeys(chromedp.CSS("#backchannel-uri"), bcl),
+			chromedp.Click(chromedp.CSS(`form[action="/gate/admin/clients"] button[type=submit]`)))
 	}
-	form := url.Values{"id": {"wiki"}, "kind": {"confidential"}, "redirect_uris": {"https://wiki.example.com/cb"},
-		"id_token_alg": {"ES256"}, "backchannel_logout_uri": {"https://wiki.example.com/bcl"}}
-	st, _, loc := admin.postForm("/gate/admin/clients", form)
-	if st != http.StatusSeeOther || loc != "/gate/admin/clients/wiki" {
-		t.Fatalf("create: %d to %q", st, loc)
-	}
-	_, page := admin.get(loc)
-	for _, want := range []string{"<td>ES256</td>", "<code>https://wiki.example.com/bcl</code>"} {
-		if !strings.Contains(page, want) {
-			t.Errorf("the client's page lacks %q", want)
-		}
-	}
-	if list, err := cli(t, h.env, "", "client", "list"); err != nil || !strings.Contains(list, "https://wiki.example.com/bcl") {
+	fill("wiki", "https://wiki.example.com/bcl")
+	b.waitForText(t, "the new client's page", 10*time.Second, "Created the client wiki", "ES256", "https://wiki.example.com/bcl")
+	b.shot(t, "client-page")
+	if list, err := cli(t, h.env, "", "client", "list"); err != nil || !strings.Contains(list, "https://wiki.example.com/bcl") || !strings.Contains(list, "ES256") {
 		t.Errorf("client list: %v\n%s", err, list)
 	}
-	form.Set("id", "wiki2")
-	form.Set("backchannel_logout_uri", "http://wiki.example.com/bcl")
-	st, body, _ := admin.postForm("/gate/admin/clients", form)
-	if st != http.StatusBadRequest || !strings.Contains(pageError(body), "ack-channel logout URI") || !strings.Contains(body, `value="wiki2"`) {
-		t.Errorf("a plain-http back-channel URI: %d %q", st, pageError(body))
+	b.open(t, h.g.URL, "/gate/admin/new-client")
+	fill("wiki2", "http://wiki.example.com/bcl")
+	b.waitForText(t, "the form again, with the reason", 10*time.Second, "ack-channel logout URI", "plain http only on a loopback address")
+	if got := b.value(t, "#client-id"); got != "wiki2" {
+		t.Errorf("the re-rendered form lost the id: %q", got)
 	}
+	if got := b.value(t, "#id-token-alg"); got != "ES256" {
+		t.Errorf("the re-rendered form lost the algorithm: %q", got)
+	}
+	b.shot(t, "client-refused")
+}
+
+// TestPagesMisdirectedSaysWhatToDo: a browser that opens the gate under a
+// host other than the issuer's (localhost for 127.0.0.1) gets a page that
+// names both and the setting that would let the host in.
+func TestPagesMisdirectedSaysWhatToDo(t *testing.T) {
+	h := newPagesRig(t)
+	b := newChromium(t, 60*time.Second)
+	u, err := url.Parse(h.g.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := "http://localhost:" + u.Port() + "/"
+	b.do(t, "open the gate as localhost", chromedp.Navigate(wrong))
+	b.waitForText(t, "the 421 page", 10*time.Second, "localhost:"+u.Port(), h.g.URL, "MLFLOW_GATE_ALLOWED_HOSTS")
+	b.shot(t, "misdirected")
 }

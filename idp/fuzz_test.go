@@ -27,7 +27,7 @@ func FuzzRedirectURI(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, uri string) {
 		for _, c := range []*storage.Client{native, web} {
-			if !redirectURIAllowed(c, uri) {
+			if checkAuthRedirect(c, uri) != nil {
 				continue
 			}
 			exact := false

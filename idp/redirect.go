@@ -36,9 +36,6 @@ func checkAuthRedirect(c *storage.Client, uri string) error {
 	return fmt.Errorf("redirect_uri %q is not registered for this client (it must match a registered one exactly)", uri)
 }
 
-// redirectURIAllowed is checkAuthRedirect without the reason.
-func redirectURIAllowed(c *storage.Client, uri string) bool { return checkAuthRedirect(c, uri) == nil }
-
 type loopback struct {
 	addr        netip.Addr
 	path, query string

@@ -32,8 +32,8 @@ func TestLoopbackPorts(t *testing.T) {
 			if _, ok := loopbackURI(tc.uri); ok != tc.ok {
 				t.Errorf("loopbackURI = %v, want %v", ok, tc.ok)
 			}
-			if got := redirectURIAllowed(native, tc.uri); got != tc.ok {
-				t.Errorf("redirectURIAllowed = %v, want %v", got, tc.ok)
+			if got := checkAuthRedirect(native, tc.uri) == nil; got != tc.ok {
+				t.Errorf("checkAuthRedirect accepts = %v, want %v", got, tc.ok)
 			}
 			if err := CheckRedirectURI(tc.uri, true); (err == nil) != tc.ok {
 				t.Errorf("CheckRedirectURI: %v, want ok=%v", err, tc.ok)

@@ -201,7 +201,7 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 // http on a loopback address (127.0.0.1, [::1] or localhost: RFC 8252
 // section 7.3, for public and confidential clients alike), or a native app's
 // private-use scheme (RFC 8252 section 7.1). Requests must then match a
-// registered URI exactly (redirectURIAllowed).
+// registered URI exactly (checkAuthRedirect).
 func CheckRedirectURI(s string, native bool) error {
 	if s == "" || len(s) > 2048 || strings.ContainsAny(s, "\\ \t\r\n") || strings.ContainsFunc(s, isControl) {
 		return fmt.Errorf("redirect URI %q must be at most 2048 characters, without spaces, backslashes or control characters", s)
