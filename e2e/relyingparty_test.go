@@ -131,6 +131,18 @@ func rpDo(t *testing.T, c *http.Client, req *http.Request) (int, *url.URL, strin
 	return resp.StatusCode, resp.Request.URL, string(b)
 }
 
+// logs reports whether the process's output says s within 3 s: a process
+// writes its log line about a request after it answered it, so the line may
+// arrive after the answer.
+func (p *rpProcess) logs(s string) bool {
+	for deadline := time.Now().Add(3 * time.Second); !strings.Contains(p.out.String(), s); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 // rpProcess is an application the test runs, with its output kept.
 type rpProcess struct {
 	cmd    *exec.Cmd
@@ -291,7 +303,7 @@ func TestRelyingPartyOAuth2Proxy(t *testing.T) {
 			if code != http.StatusForbidden || at.Host != addr || strings.Contains(body, "X-Forwarded") {
 				t.Fatalf("%s ended at %d %s, want oauth2-proxy's 403:\n%.600s", tc.user, code, at, body)
 			}
-			if !strings.Contains(proxy.out.String(), tc.log) {
+			if !proxy.logs(tc.log) {
 				t.Errorf("oauth2-proxy did not log %q", tc.log)
 			}
 		})
@@ -303,7 +315,7 @@ func TestRelyingPartyOAuth2Proxy(t *testing.T) {
 		if code != http.StatusInternalServerError || at.Host != addr || strings.Contains(body, "X-Forwarded") {
 			t.Fatalf("carol ended at %d %s, want oauth2-proxy's 500:\n%.600s", code, at, body)
 		}
-		if want := "neither the id_token nor the profileURL set an email"; !strings.Contains(proxy.out.String(), want) {
+		if want := "neither the id_token nor the profileURL set an email"; !proxy.logs(want) {
 			t.Errorf("oauth2-proxy did not log %q", want)
 		}
 	})
