@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -114,5 +115,59 @@ func TestResourceGrantsDecideInsideAnExperiment(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("bob's refusals are not audited:\n%s", auditRows(t, db))
 		}
+	}
+}
+
+// TestServiceClientCreatesAnExperiment: a service client (client credentials)
+// creating an experiment gets MLflow's answer, not a 502 for an owner grant
+// it cannot hold (grants name users and roles); the experiment is then
+// decided by its roles' levels, like anything nobody was granted, and
+// MLflow holds what it logged.
+func TestServiceClientCreatesAnExperiment(t *testing.T) {
+	t.Parallel()
+	h := newHostileRig(t, nil)
+	out, err := cli(t, h.env, "", "client", "add", "nightly", "--grants", "client_credentials", "--roles", "Default")
+	if err != nil {
+		t.Fatalf("client add: %v\n%s", err, out)
+	}
+	code, tok := clientToken(t, h.g.URL, "nightly", firstLine(out))
+	if code != http.StatusOK {
+		t.Fatalf("client credentials: %d", code)
+	}
+	name := uniqueName(t)
+	exp := h.experiment(t, tok, name)
+	res := h.must(t, tok, "POST", "/api/2.0/mlflow/runs/create", map[string]any{"experiment_id": exp, "start_time": time.Now().UnixMilli()})
+	run, _ := res["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+	h.must(t, tok, "POST", "/api/2.0/mlflow/runs/log-metric", map[string]any{"run_id": run, "key": "loss", "value": 0.25, "timestamp": time.Now().UnixMilli()})
+
+	// Read back from MLflow itself, not through the gate.
+	direct, err := http.Get(need(t, "MLFLOW_GATE_TEST_MLFLOW_URL") + "/api/2.0/mlflow/runs/get?run_id=" + run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Body.Close()
+	var got struct {
+		Run struct {
+			Info struct {
+				ExperimentID string `json:"experiment_id"`
+				UserID       string `json:"user_id"`
+			} `json:"info"`
+			Data struct {
+				Metrics []struct {
+					Key   string  `json:"key"`
+					Value float64 `json:"value"`
+				} `json:"metrics"`
+			} `json:"data"`
+		} `json:"run"`
+	}
+	if err := json.NewDecoder(direct.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Run.Info.ExperimentID != exp || got.Run.Info.UserID != "nightly" || len(got.Run.Data.Metrics) != 1 || got.Run.Data.Metrics[0].Value != 0.25 {
+		t.Fatalf("MLflow holds %+v", got.Run)
+	}
+	// No owner grant was written, for the client or for a user of its name.
+	if out, err := cli(t, h.env, "", "perm", "list"); err != nil || strings.Contains(out, exp) {
+		t.Fatalf("perm list after a service client's create: %v\n%s", err, out)
 	}
 }

@@ -191,7 +191,8 @@ func (g *Gate) modifyResponse(resp *http.Response) error {
 	if c != nil && c.gqlFilter && resp.StatusCode == http.StatusOK {
 		return g.filterGraphQL(c, resp)
 	}
-	if c != nil && c.creates != 0 && resp.StatusCode == http.StatusOK && g.owners != nil && c.principal.Username != "" {
+	if c != nil && c.creates != 0 && resp.StatusCode == http.StatusOK && g.owners != nil && c.principal.Username != "" &&
+		!c.principal.Service {
 		return g.recordOwner(c, resp)
 	}
 	return nil

@@ -17,6 +17,11 @@ type Principal struct {
 	Roles    []string
 	Kind     string // KindAccessToken or KindPAT
 	TokenID  string // jti or PAT id: an identifier for the audit trail, never the secret
+	// Service: a confidential service client acting for itself (client
+	// credentials, or a PAT it owns). Resource grants name users and roles,
+	// so what a service client creates gets no owner grant: its roles'
+	// levels decide, as for anything nobody was granted.
+	Service bool
 }
 
 // Credential kinds.

@@ -76,7 +76,8 @@ func (a authenticator) Authenticate(r *http.Request) (proxy.Principal, error) {
 	if p.Kind == idp.KindPAT {
 		kind = proxy.KindPAT
 	}
-	return proxy.Principal{Subject: p.Subject, Username: p.Username, ClientID: p.ClientID, Roles: p.Roles, Kind: kind, TokenID: p.TokenID}, nil
+	return proxy.Principal{Subject: p.Subject, Username: p.Username, ClientID: p.ClientID, Roles: p.Roles, Kind: kind, TokenID: p.TokenID,
+		Service: p.Service}, nil
 }
 
 // auditSink adapts the proxy's records to the batched audit log.
