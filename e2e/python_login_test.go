@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -204,12 +203,9 @@ func startFront(t *testing.T, addr, gateURL string, delay time.Duration) *front 
 	})
 	ctlSrv := httptest.NewServer(ctl)
 	f.control = ctlSrv.URL
-	var once sync.Once
 	t.Cleanup(func() {
-		once.Do(func() {
-			ctlSrv.Close()
-			_ = srv.Close()
-		})
+		ctlSrv.Close()
+		_ = srv.Close()
 	})
 	return f
 }

@@ -206,3 +206,21 @@ def test_client_credentials_need_no_login(gate_env, monkeypatch):
     with pytest.raises(MlflowException) as e:
         MlflowClient().search_experiments(max_results=1)
     assert "check MLFLOW_GATE_CLIENT_ID and MLFLOW_GATE_CLIENT_SECRET" in str(e.value)
+
+
+def test_a_token_the_gate_refuses_says_to_log_in_again(logged_in):
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    import requests
+
+    # The access token is revoked at the gate while it is still fresh here: no refresh is due,
+    # the gate answers 401, and the person reads what to do instead of a bare 401.
+    entry = cache.GateFile(GATE).read()["logins"][USERNAME]
+    assert tokens.UserLogin(GATE).access_token() == entry["access_token"]
+    requests.post(GATE + "/oauth/revoke", data={"token": entry["access_token"], "client_id": "mlflow-gate-cli"},
+                  timeout=10).raise_for_status()
+    with pytest.raises(MlflowException) as e:
+        MlflowClient().search_experiments(max_results=1)
+    assert f"the gate at {GATE} refused your login" in str(e.value)
+    assert "run `mlflow-gate-login` to log in again" in str(e.value)

@@ -138,8 +138,9 @@ def cmd_status(args) -> int:
             if e.get("state") == "lost":
                 print("    ended: the answer to a token refresh was lost; run mlflow-gate-login")
                 continue
-            print(f"    logged in   {_when(e['logged_in_at'])[:19]}" if e.get("logged_in_at") else "", end="")
-            print(f"\n    access till {_when(e['expires_at'])}")
+            if e.get("logged_in_at"):
+                print(f"    logged in   {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(e['logged_in_at']))}")
+            print(f"    access till {_when(e['expires_at'])}")
             print(f"    refreshes   {'yes, automatically' if e.get('refresh_token') else 'no (log in again when it expires)'}"
                   f" ({e.get('refreshes', 0)} so far)")
     print(f"(token cache: {folder / 'tokens'})")

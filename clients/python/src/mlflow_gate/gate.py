@@ -22,6 +22,8 @@ TIMEOUT = (10, 30)  # connect, read (seconds)
 
 def origin(url: str) -> str:
     """The origin of an http(s) URL; raises WrongGate for anything else."""
+    if not isinstance(url, str):
+        raise WrongGate(f"{url!r} is not a URL: set MLFLOW_TRACKING_URI to the gate's https URL")
     try:
         u = urllib.parse.urlsplit(url.strip())
         port = u.port
@@ -128,13 +130,4 @@ def discover(url: str, session: requests.Session | None = None) -> Gate:
             f"MLFLOW_TRACKING_URI points at {o} but the gate there calls itself {d['issuer']}: "
             f"set MLFLOW_TRACKING_URI={d['issuer']}"
         )
-    g = Gate(
-        origin=o,
-        issuer=d["issuer"],
-        token_endpoint=d["token_endpoint"],
-        device_authorization_endpoint=d.get("device_authorization_endpoint"),
-        authorization_endpoint=d.get("authorization_endpoint"),
-        revocation_endpoint=d.get("revocation_endpoint"),
-    )
-    g._check()
-    return g
+    return Gate.from_json(dict(d, origin=o))

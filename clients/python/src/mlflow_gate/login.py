@@ -22,7 +22,7 @@ import requests
 
 from . import cache
 from .errors import GateUnreachable, MlflowGateError
-from .gate import TIMEOUT, Gate
+from .gate import TIMEOUT, Gate, origin
 from .tokens import USER_AGENT, _oauth_error, login_from_response
 
 CLIENT_ID = "mlflow-gate-cli"  # the public client every gate creates for command-line use
@@ -36,7 +36,7 @@ def _post(url: str, data: dict) -> requests.Response:
         return requests.post(url, data=data, timeout=TIMEOUT, allow_redirects=False,
                              headers={"Accept": "application/json", "User-Agent": USER_AGENT})
     except requests.RequestException as e:
-        raise GateUnreachable(urllib.parse.urlsplit(url).netloc, type(e).__name__) from None
+        raise GateUnreachable(origin(url), type(e).__name__) from None
 
 
 def _token_or_raise(r: requests.Response, what: str) -> dict:
@@ -48,7 +48,7 @@ def _token_or_raise(r: requests.Response, what: str) -> dict:
     raise MlflowGateError(f"the gate refused the {what} ({desc or err or 'HTTP %d' % r.status_code}): run `mlflow-gate-login` again")
 
 
-def device_login(gate: Gate, client_id: str = CLIENT_ID, out=sys.stderr, sleep=time.sleep) -> dict:
+def device_login(gate: Gate, client_id: str = CLIENT_ID, out=sys.stderr) -> dict:
     """Runs the device flow: prints where to approve, polls at the gate's interval."""
     if not gate.device_authorization_endpoint:
         raise MlflowGateError(f"the gate at {gate.origin} offers no device flow: use `mlflow-gate-login --browser`")
@@ -65,7 +65,7 @@ def device_login(gate: Gate, client_id: str = CLIENT_ID, out=sys.stderr, sleep=t
         print(f"(or open {da['verification_uri_complete']} , which has the code in it)\n", file=out)
     print("Waiting for you to approve ...", file=out, flush=True)
     while True:
-        sleep(interval)
+        time.sleep(interval)
         if time.monotonic() > deadline:
             raise MlflowGateError("the login code expired before it was approved: run `mlflow-gate-login` again")
         r = _post(gate.token_endpoint, {"grant_type": DEVICE_GRANT, "device_code": da["device_code"], "client_id": client_id})
@@ -137,8 +137,7 @@ class _Callback(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def browser_login(gate: Gate, client_id: str = CLIENT_ID, out=sys.stderr, open_browser=webbrowser.open,
-                  timeout: float = BROWSER_TIMEOUT) -> dict:
+def browser_login(gate: Gate, client_id: str = CLIENT_ID, out=sys.stderr, timeout: float = BROWSER_TIMEOUT) -> dict:
     """Authorization code + PKCE (S256) with a redirect to a listener on 127.0.0.1 (RFC 8252)."""
     if not gate.authorization_endpoint:
         raise MlflowGateError(f"the gate at {gate.origin} offers no browser login: use `mlflow-gate-login --device`")
@@ -157,7 +156,7 @@ def browser_login(gate: Gate, client_id: str = CLIENT_ID, out=sys.stderr, open_b
     t.start()
     try:
         print(f"Opening your browser to log in to {gate.origin}. If it does not open, visit:\n\n    {url}\n", file=out, flush=True)
-        open_browser(url)
+        webbrowser.open(url)
         if not srv.done.wait(timeout):
             raise MlflowGateError(f"no login arrived within {int(timeout)} s: run `mlflow-gate-login` again (or add --device)")
     finally:

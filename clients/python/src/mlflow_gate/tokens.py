@@ -55,7 +55,7 @@ def login_from_response(tok: dict, now: float, client_id: str, previous: dict | 
     """The cache entry of a token response."""
     if not isinstance(tok.get("access_token"), str):
         raise MlflowGateError("the gate answered a token request without an access token: report this to its administrator")
-    lifetime = float(tok.get("expires_in") or 300)
+    lifetime = _lifetime(tok)
     claims = _claims(tok["access_token"])
     entry = dict(previous or {})
     entry.update(
@@ -76,6 +76,15 @@ def login_from_response(tok: dict, now: float, client_id: str, previous: dict | 
         entry["refreshed_at"] = now
         entry["refreshes"] = int(previous.get("refreshes", 0)) + 1
     return entry
+
+
+def _lifetime(tok: dict) -> float:
+    """expires_in of a token response; 5 minutes when it is missing or not a number."""
+    try:
+        v = float(tok.get("expires_in") or 300)
+    except (TypeError, ValueError):
+        return 300.0
+    return v if v > 0 else 300.0
 
 
 def _post(url: str, data: dict, auth=None) -> requests.Response:
@@ -246,7 +255,12 @@ class ClientCredentials:
                 f"the gate at {self.origin} refused client {self.client_id!r} ({desc or err or 'HTTP %d' % r.status_code}): "
                 "check MLFLOW_GATE_CLIENT_ID and MLFLOW_GATE_CLIENT_SECRET"
             )
-        tok = r.json()
-        self._lifetime = float(tok.get("expires_in") or 300)
+        try:
+            tok = r.json()
+        except ValueError:
+            tok = None
+        if not isinstance(tok, dict) or not isinstance(tok.get("access_token"), str):
+            raise GateUnreachable(self.origin, "its answer to a client credentials grant was not a token")
+        self._lifetime = _lifetime(tok)
         self._token = Token(tok["access_token"], time.time() + self._lifetime)
         return self._token.value
