@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,9 +42,12 @@ const (
 	trivialRunJSON    = `{"run":{"info":{"run_id":"0123456789abcdef0123456789abcdef","run_uuid":"0123456789abcdef0123456789abcdef","experiment_id":"0","run_name":"bench","user_id":"bench","status":"RUNNING","start_time":1700000000000,"artifact_uri":"mlflow-artifacts:/0/0123456789abcdef0123456789abcdef/artifacts","lifecycle_stage":"active"},"data":{"metrics":[{"key":"loss","value":0.25,"timestamp":1700000000000,"step":3}],"params":[],"tags":[]},"inputs":{}}}`
 	trivialRunGetPath = "/api/2.0/mlflow/runs/get"
 	trivialLogPath    = "/api/2.0/mlflow/runs/log-metric"
+	trivialBatchPath  = "/api/2.0/mlflow/runs/log-batch"
+	trivialSearchPath = "/api/2.0/mlflow/runs/search"
 )
 
-// trivialUpstream answers the two measured routes with small JSON bodies, and
+// trivialUpstream answers the measured routes with small JSON bodies (a
+// search answers ten copies of the run), and
 // /version and /health for the gate's start-up and /readyz. It checks nothing.
 func trivialUpstream() http.Handler {
 	mux := http.NewServeMux()
@@ -53,10 +57,20 @@ func trivialUpstream() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, trivialRunJSON)
 	})
-	mux.HandleFunc("POST "+trivialLogPath, func(w http.ResponseWriter, r *http.Request) {
+	empty := func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, "{}")
+	}
+	mux.HandleFunc("POST "+trivialLogPath, empty)
+	mux.HandleFunc("POST "+trivialBatchPath, empty)
+	run := strings.TrimSuffix(strings.TrimPrefix(trivialRunJSON, `{"run":`), "}")
+	search := `{"runs":[` + strings.TrimSuffix(strings.Repeat(run+",", 10), ",") + `]}`
+	mux.HandleFunc("POST "+trivialSearchPath, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(search))) // as MLflow sends it: not a stream
+		_, _ = io.WriteString(w, search)
 	})
 	return mux
 }

@@ -61,6 +61,23 @@ func (e *benchEnv) benchUser(ctx context.Context, dbURL, username string) (pw, p
 // command-line client does: authorization code + PKCE (S256) for the public
 // client mlflow-gate-cli, with the login form submitted as a browser would.
 func loginAccessToken(ctx context.Context, issuer, username, pw string) (string, error) {
+	tok, _, err := login(ctx, issuer, username, pw)
+	return tok, err
+}
+
+// sessionHeader logs in as loginAccessToken does and returns what a browser
+// signed in to the gate sends with an MLflow UI call: the session cookie,
+// and the gate's own Origin (which cookie writes must carry).
+func sessionHeader(ctx context.Context, issuer, username, pw string) (http.Header, error) {
+	_, cookie, err := login(ctx, issuer, username, pw)
+	if err != nil {
+		return nil, err
+	}
+	return http.Header{"Cookie": {cookie}, "Origin": {issuer}}, nil
+}
+
+// login returns an access token and the browser's cookies for the issuer.
+func login(ctx context.Context, issuer, username, pw string) (token, cookie string, err error) {
 	const clientID, redirect = "mlflow-gate-cli", "http://127.0.0.1:53682/callback"
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
@@ -77,39 +94,39 @@ func loginAccessToken(ctx context.Context, issuer, username, pw string) (string,
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
 	resp, err := client.Get(issuer + "/oauth/authorize?" + q.Encode())
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("authorize: status %d", resp.StatusCode)
+		return "", "", fmt.Errorf("authorize: status %d", resp.StatusCode)
 	}
 	form := url.Values{"username": {username}, "password": {pw}}
 	for _, m := range regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`).FindAllSubmatch(page, -1) {
 		form.Set(string(m[1]), html.UnescapeString(string(m[2])))
 	}
 	if form.Get("csrf") == "" || form.Get("auth") == "" {
-		return "", fmt.Errorf("no login form in the authorize answer")
+		return "", "", fmt.Errorf("no login form in the authorize answer")
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, issuer+"/oauth/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", issuer)
 	resp, err = client.Do(req)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	resp.Body.Close()
 	loc, err := resp.Location()
 	if err != nil || !strings.HasPrefix(loc.String(), redirect) {
-		return "", fmt.Errorf("login: status %d, no redirect to the client", resp.StatusCode)
+		return "", "", fmt.Errorf("login: status %d, no redirect to the client", resp.StatusCode)
 	}
 	if loc.Query().Get("state") != state || loc.Query().Get("code") == "" {
-		return "", fmt.Errorf("login: the redirect has no code or the wrong state")
+		return "", "", fmt.Errorf("login: the redirect has no code or the wrong state")
 	}
 	resp, err = client.PostForm(issuer+"/oauth/token", url.Values{"grant_type": {"authorization_code"},
 		"code": {loc.Query().Get("code")}, "redirect_uri": {redirect}, "client_id": {clientID}, "code_verifier": {verifier}})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer resp.Body.Close()
 	var tok struct {
@@ -117,9 +134,14 @@ func loginAccessToken(ctx context.Context, issuer, username, pw string) (string,
 		TokenType   string `json:"token_type"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
-		return "", fmt.Errorf("token: status %d", resp.StatusCode)
+		return "", "", fmt.Errorf("token: status %d", resp.StatusCode)
 	}
-	return tok.AccessToken, nil
+	u, _ := url.Parse(issuer)
+	var cookies []string
+	for _, c := range jar.Cookies(u) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	return tok.AccessToken, strings.Join(cookies, "; "), nil
 }
 
 func randToken(n int) string {

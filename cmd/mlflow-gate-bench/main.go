@@ -29,6 +29,7 @@ type benchmark struct {
 
 var benchmarks = []benchmark{
 	{"footprint", "start to ready on a migrated database, and idle RSS", footprint},
+	{"profile", "CPU and allocation profiles of the gate under the stock client's requests at concurrency 1 and 16", profileProxy},
 	{"proxy", "gate vs bare httputil.ReverseProxy vs direct, against a trivial upstream", proxyOverhead},
 	{"mlflow", "gate vs direct, against the rig's real MLflow", mlflowOverhead},
 	{"propagation", "time until a second replica refuses a revoked role or disabled user", propagation},

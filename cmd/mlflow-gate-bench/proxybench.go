@@ -97,11 +97,16 @@ func proxyOverhead(ctx context.Context, env *benchEnv) error {
 		{name: "bare, FlushInterval -1", base: bareFlush.url, pid: bareFlush.cmd.Process.Pid},
 		{name: "gate, PAT", base: g.url, header: bearer(pat), pid: g.cmd.Process.Pid},
 	}
-	if jwt, err := loginAccessToken(ctx, g.url, "bench", pw); err != nil {
-		fmt.Printf("no access token (%v): measuring with the PAT only\n\n", err)
-	} else {
-		paths = append(paths, path{name: "gate, JWT", base: g.url, header: bearer(jwt), pid: g.cmd.Process.Pid})
+	jwt, err := loginAccessToken(ctx, g.url, "bench", pw)
+	if err != nil {
+		return fmt.Errorf("logging in for an access token: %w", err)
 	}
+	session, err := sessionHeader(ctx, g.url, "bench", pw)
+	if err != nil {
+		return fmt.Errorf("logging in for a browser session: %w", err)
+	}
+	paths = append(paths, path{name: "gate, JWT", base: g.url, header: bearer(jwt), pid: g.cmd.Process.Pid},
+		path{name: "gate, session", base: g.url, header: session, pid: g.cmd.Process.Pid})
 
 	const runID = "0123456789abcdef0123456789abcdef"
 	reqs := []request{
