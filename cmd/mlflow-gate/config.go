@@ -26,6 +26,7 @@ type Config struct {
 	Issuer                 string
 	Listen                 string
 	MetricsListen          string
+	Pprof                  bool
 	Secret                 string
 	BootstrapAdminPassword string
 	S3Endpoint             string
@@ -39,6 +40,7 @@ type Config struct {
 	TrustedProxies         []netip.Prefix
 	LogLevel               string
 	LogFormat              string
+	RequestLog             string
 	ShutdownTimeout        time.Duration
 	AccessTokenTTL         time.Duration
 	IDTokenTTL             time.Duration
@@ -86,6 +88,9 @@ var settings = []setting{
 		usage: "log level: debug, info, warn or error", str: func(c *Config) *string { return &c.LogLevel }},
 	{flag: "log-format", env: "MLFLOW_GATE_LOG_FORMAT", group: "db", def: "auto",
 		usage: "log format: text, json, or auto (text when stderr is a terminal, JSON lines otherwise)", str: func(c *Config) *string { return &c.LogFormat }},
+	{flag: "request-log", env: "MLFLOW_GATE_REQUEST_LOG", group: "serve", def: requestLogErrors,
+		usage: "a line per request at info: all, errors (answers of 400 and above) or off; the audit log and /metrics record every request anyway",
+		str:   func(c *Config) *string { return &c.RequestLog }},
 	{flag: "mlflow-url", env: "MLFLOW_GATE_MLFLOW_URL", group: "serve",
 		usage: "URL of the upstream MLflow tracking server (keep it on a private network)", str: func(c *Config) *string { return &c.MLflowURL }},
 	{flag: "mlflow-workspaces", env: "MLFLOW_GATE_MLFLOW_WORKSPACES", group: "serve", def: "false",
@@ -98,6 +103,8 @@ var settings = []setting{
 		usage: "address to serve the gate on", str: func(c *Config) *string { return &c.Listen }},
 	{flag: "metrics-listen", env: "MLFLOW_GATE_METRICS_LISTEN", group: "serve", def: "127.0.0.1:9464",
 		usage: "address of the Prometheus /metrics listener; off turns it off", str: func(c *Config) *string { return &c.MetricsListen }},
+	{flag: "pprof", env: "MLFLOW_GATE_PPROF", group: "serve", def: "false",
+		usage: "also serve Go's profiles (/debug/pprof/) on the metrics listener, for profiling under load; keep that listener private", boolean: func(c *Config) *bool { return &c.Pprof }},
 	{flag: "secret", env: "MLFLOW_GATE_SECRET", group: "secret", secret: true,
 		usage: "master secret, at least 32 characters; keys for cookies, codes and signing keys are derived from it", str: func(c *Config) *string { return &c.Secret }},
 	{flag: "bootstrap-admin-password", env: "MLFLOW_GATE_BOOTSTRAP_ADMIN_PASSWORD", group: "serve", secret: true,
@@ -279,6 +286,11 @@ func (c *Config) Validate(cmdGroup string) error {
 	case "debug", "info", "warn", "error":
 	default:
 		p = append(p, fmt.Sprintf("MLFLOW_GATE_LOG_LEVEL must be debug, info, warn or error, not %q", c.LogLevel))
+	}
+	switch c.RequestLog {
+	case requestLogAll, requestLogErrors, requestLogOff:
+	default:
+		p = append(p, fmt.Sprintf("MLFLOW_GATE_REQUEST_LOG must be all, errors or off, not %q", c.RequestLog))
 	}
 	switch c.LogFormat {
 	case logFormatAuto, logFormatText, logFormatJSON:

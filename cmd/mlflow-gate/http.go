@@ -56,9 +56,20 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// requestLog writes one line per request: the path without its query (which
-// may carry codes or state), never headers (which carry credentials).
-func requestLog(log *slog.Logger) func(http.Handler) http.Handler {
+// Values of MLFLOW_GATE_REQUEST_LOG.
+const (
+	requestLogAll    = "all"
+	requestLogErrors = "errors"
+	requestLogOff    = "off"
+)
+
+// observe times every request for the metrics and, as mode says, writes a
+// line for it: the path without its query (which may carry codes or state),
+// never headers (which carry credentials). The default, errors, logs answers
+// of 400 and above: every allowed MLflow write and every denial is in the
+// audit log already, and /metrics counts all requests, so a line for each
+// success repeats them at a few microseconds and a write to stderr apiece.
+func observe(log *slog.Logger, m *metrics, mode string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -69,10 +80,14 @@ func requestLog(log *slog.Logger) func(http.Handler) http.Handler {
 				if !returned && status == 0 {
 					status = http.StatusInternalServerError // a panic on its way to the recoverer
 				}
-				// The request id comes from the context, through the log handler.
-				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-					slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
-					slog.Int("status", status), slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+				took := time.Since(start)
+				m.observe(r.Method, status, took)
+				if mode == requestLogAll || (mode == requestLogErrors && status >= 400) {
+					// The request id comes from the context, through the log handler.
+					log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+						slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
+						slog.Int("status", status), slog.Duration("duration", took), slog.String("remote", r.RemoteAddr))
+				}
 			}()
 			next.ServeHTTP(sw, r)
 			returned = true

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -33,32 +34,27 @@ func newMetrics() *metrics {
 	return m
 }
 
-func (m *metrics) instrument(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		returned := false
-		defer func() {
-			status := sw.status
-			if !returned && status == 0 {
-				status = http.StatusInternalServerError // a panic on its way to the recoverer
-			}
-			method := r.Method
-			switch method {
-			case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
-			default:
-				method = "other" // bounded label cardinality
-			}
-			m.requests.WithLabelValues(method, strconv.Itoa(status)).Inc()
-			m.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
-		}()
-		next.ServeHTTP(sw, r)
-		returned = true
-	})
+// observe counts one answered request and its time.
+func (m *metrics) observe(method string, status int, took time.Duration) {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+	default:
+		method = "other" // bounded label cardinality
+	}
+	m.requests.WithLabelValues(method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(method).Observe(took.Seconds())
 }
 
-func (m *metrics) handler() http.Handler {
+// handler serves /metrics and, with profiles on, Go's pprof endpoints.
+func (m *metrics) handler(profiles bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+	if profiles {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }

@@ -231,7 +231,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 
 	// Outside-in: the recoverer sees every panic, the id is set before the
 	// request is logged and counted.
-	handler := chain(mux, recoverer(log), requestID, requestLog(log), metrics.instrument, cleanPaths)
+	handler := chain(mux, recoverer(log), requestID, observe(log, metrics, cfg.RequestLog), cleanPaths)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -258,7 +258,7 @@ func serve(ctx context.Context, cfg *Config, stdout io.Writer, log *slog.Logger,
 	}
 	attrs := []any{"listen", mainLn.Addr().String(), "issuer", cfg.Issuer, "startup", time.Since(start).String(), "version", version}
 	if metricsLn != nil {
-		msrv := &http.Server{Handler: metrics.handler(), ReadHeaderTimeout: 5 * time.Second}
+		msrv := &http.Server{Handler: metrics.handler(cfg.Pprof), ReadHeaderTimeout: 5 * time.Second}
 		actors = append(actors, httpActor("metrics server", msrv, metricsLn, cfg.ShutdownTimeout, nil))
 		attrs = append(attrs, "metrics", metricsLn.Addr().String())
 	}
