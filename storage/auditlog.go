@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -48,16 +47,24 @@ func (o *AuditLogOptions) defaults() {
 // the queue is full, records are dropped and counted (Dropped, for a metric).
 // Administrative changes do not come here: they are written in the transaction of
 // the change (InsertEvent).
+//
+// Records wait in a slice under a mutex rather than in a channel: a channel
+// send hands each record to the parked writer, and waking it (often another
+// thread) for every request costs more CPU than the record itself. The writer
+// is woken twice per batch at most: by a batch's first record, to arm the
+// flush timer, and by its BatchSize-th, to write at once.
 type AuditLog struct {
 	store *Store
 	log   *slog.Logger
 	opts  AuditLogOptions
-	queue chan Event
 
-	mu     sync.RWMutex // Record holds it shared; Close exclusively, to stop Records
-	closed bool
-	quit   chan context.Context
-	done   chan struct{}
+	mu       sync.Mutex // guards pending, inflight and closed
+	pending  []Event
+	inflight int // records the writer has taken and not written yet: they count against QueueSize
+	closed   bool
+	wake     chan struct{} // capacity 1: the writer has records to look at
+	quit     chan context.Context
+	done     chan struct{}
 
 	written, logged, dropped atomic.Uint64
 	lastDropLog              atomic.Int64 // unix nanoseconds of the last "queue full" warning
@@ -70,8 +77,8 @@ func NewAuditLog(store *Store, logger *slog.Logger, opts AuditLogOptions) *Audit
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := &AuditLog{store: store, log: logger, opts: opts, queue: make(chan Event, opts.QueueSize),
-		quit: make(chan context.Context, 1), done: make(chan struct{})}
+	a := &AuditLog{store: store, log: logger, opts: opts, pending: make([]Event, 0, min(opts.QueueSize, opts.BatchSize)),
+		wake: make(chan struct{}, 1), quit: make(chan context.Context, 1), done: make(chan struct{})}
 	go a.run()
 	return a
 }
@@ -81,15 +88,20 @@ func (a *AuditLog) Record(e Event) {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	if !a.closed {
-		select {
-		case a.queue <- e:
-			return
-		default:
+	a.mu.Lock()
+	if !a.closed && len(a.pending)+a.inflight < a.opts.QueueSize {
+		a.pending = append(a.pending, e)
+		n := len(a.pending)
+		a.mu.Unlock()
+		if n == 1 || n == a.opts.BatchSize {
+			select {
+			case a.wake <- struct{}{}:
+			default: // the writer has a wake-up waiting already
+			}
 		}
+		return
 	}
+	a.mu.Unlock()
 	n := a.dropped.Add(1)
 	// One warning per ten seconds at most: a full queue under load must not turn
 	// into a flood of log lines as well.
@@ -129,49 +141,51 @@ func (a *AuditLog) Close(ctx context.Context) error {
 
 func (a *AuditLog) run() {
 	defer close(a.done)
-	batch := make([]Event, 0, a.opts.BatchSize)
+	spare := make([]Event, 0, cap(a.pending))
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
-	flush := func(ctx context.Context) {
+	// drain takes every queued record and writes them, BatchSize at a time.
+	drain := func(ctx context.Context) {
 		if armed {
 			timer.Stop()
 			armed = false
 		}
-		if len(batch) > 0 {
-			a.flush(ctx, batch)
-			clear(batch) // drop references to the details
-			batch = batch[:0]
+		a.mu.Lock()
+		batch := a.pending
+		a.pending, a.inflight = spare, len(batch)
+		a.mu.Unlock()
+		for rest := batch; len(rest) > 0; {
+			n := min(len(rest), a.opts.BatchSize)
+			a.flush(ctx, rest[:n])
+			rest = rest[n:]
+			a.mu.Lock()
+			a.inflight = len(rest)
+			a.mu.Unlock()
 		}
+		clear(batch) // drop references to the details
+		spare = batch[:0]
 	}
 	for {
 		select {
-		case e := <-a.queue:
-			batch = append(batch, e)
-			if len(batch) >= a.opts.BatchSize {
-				flush(context.Background())
-			} else if !armed {
+		case <-a.wake:
+			a.mu.Lock()
+			n := len(a.pending)
+			a.mu.Unlock()
+			switch {
+			case n >= a.opts.BatchSize:
+				drain(context.Background())
+			case n > 0 && !armed:
 				timer.Reset(a.opts.FlushInterval)
 				armed = true
 			}
 		case <-timer.C:
 			armed = false
-			flush(context.Background())
+			drain(context.Background())
 		case ctx := <-a.quit:
-			// No Record can enqueue now (closed under the lock): drain and stop.
-			for {
-				select {
-				case e := <-a.queue:
-					batch = append(batch, e)
-					if len(batch) >= a.opts.BatchSize {
-						flush(ctx)
-					}
-					continue
-				default:
-				}
-				flush(ctx)
-				return
-			}
+			// No Record can queue now (closed under the lock): write the rest and stop.
+			drain(ctx)
+			return
 		}
 	}
 }
@@ -193,12 +207,8 @@ func (a *AuditLog) flush(parent context.Context, batch []Event) {
 			if action == "" {
 				action = "request"
 			}
-			detail := []byte("{}")
-			if b, err := json.Marshal(e.detail()); err == nil {
-				detail = b
-			}
 			return []any{e.At, e.Actor, e.ClientID, action, e.Method, e.Route, e.Resource, e.Decision,
-				e.Rule, int32(e.Status), e.LatencyUS, e.RemoteAddr, string(detail)}, nil
+				e.Rule, int32(e.Status), e.LatencyUS, e.RemoteAddr, string(e.detailJSON())}, nil
 		}))
 	if err != nil {
 		// COPY is one statement: nothing of the batch was stored.
