@@ -3,6 +3,7 @@ package authz
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -75,7 +76,9 @@ func ParseStrictJSON(body []byte, limit int) (*JSONValue, error) {
 	if !utf8.Valid(body) {
 		return nil, reqErr(ErrInvalidUTF8, "body")
 	}
-	p := jsonParser{s: string(body)}
+	p := scratch.Get().(*jsonParser)
+	defer p.release()
+	p.s, p.i = string(body), 0
 	p.space()
 	v, err := p.value(0)
 	if err != nil {
@@ -87,9 +90,29 @@ func ParseStrictJSON(body []byte, limit int) (*JSONValue, error) {
 	return &v, nil
 }
 
+// jsonParser builds values bottom-up on two scratch stacks, so that each
+// object or array costs one allocation of exactly its size (appending to a
+// value's own slice would regrow it log2(n) times): a log-batch body is
+// dozens of small objects, read on every call.
 type jsonParser struct {
-	s string
-	i int
+	s       string
+	i       int
+	members []JSONMember // scratch: members of the objects being read, innermost last
+	elems   []JSONValue  // scratch: elements of the arrays being read
+	used    [2]int       // the most of members and elems this body used, to clear on release
+}
+
+// scratch keeps parsers, with their stacks, between bodies.
+var scratch = sync.Pool{New: func() any { return new(jsonParser) }}
+
+func (p *jsonParser) release() {
+	if cap(p.members) > 4096 || cap(p.elems) > 4096 {
+		return // a huge body's stacks are not worth keeping
+	}
+	clear(p.members[:p.used[0]]) // drop references into the body
+	clear(p.elems[:p.used[1]])
+	p.s, p.members, p.elems, p.used = "", p.members[:0], p.elems[:0], [2]int{}
+	scratch.Put(p)
 }
 
 func (p *jsonParser) fail(msg string) error {
@@ -146,6 +169,8 @@ func (p *jsonParser) object(depth int) (JSONValue, error) {
 		return v, nil
 	}
 	var folded map[string]struct{}
+	base := len(p.members)
+	defer func() { p.members = p.members[:base] }()
 	for {
 		if p.i >= len(p.s) || p.s[p.i] != '"' {
 			return v, p.fail("expected a key")
@@ -154,8 +179,8 @@ func (p *jsonParser) object(depth int) (JSONValue, error) {
 		if err != nil {
 			return v, err
 		}
-		if folded == nil && len(v.Members) < 16 {
-			for _, m := range v.Members {
+		if folded == nil && len(p.members)-base < 16 {
+			for _, m := range p.members[base:] {
 				if strings.EqualFold(m.Key, key) {
 					return v, reqErr(ErrDuplicateKey, quote(m.Key)+" and "+quote(key))
 				}
@@ -163,7 +188,7 @@ func (p *jsonParser) object(depth int) (JSONValue, error) {
 		} else {
 			if folded == nil {
 				folded = make(map[string]struct{}, 32)
-				for _, m := range v.Members {
+				for _, m := range p.members[base:] {
 					folded[foldKey(m.Key)] = struct{}{}
 				}
 			}
@@ -183,7 +208,8 @@ func (p *jsonParser) object(depth int) (JSONValue, error) {
 		if err != nil {
 			return v, err
 		}
-		v.Members = append(v.Members, JSONMember{key, val})
+		p.members = append(p.members, JSONMember{key, val})
+		p.used[0] = max(p.used[0], len(p.members))
 		p.space()
 		if p.i < len(p.s) && p.s[p.i] == ',' {
 			p.i++
@@ -192,6 +218,7 @@ func (p *jsonParser) object(depth int) (JSONValue, error) {
 		}
 		if p.i < len(p.s) && p.s[p.i] == '}' {
 			p.i++
+			v.Members = append([]JSONMember(nil), p.members[base:]...)
 			return v, nil
 		}
 		return v, p.fail("expected ',' or '}'")
@@ -222,12 +249,15 @@ func (p *jsonParser) array(depth int) (JSONValue, error) {
 		p.i++
 		return v, nil
 	}
+	base := len(p.elems)
+	defer func() { p.elems = p.elems[:base] }()
 	for {
 		e, err := p.value(depth + 1)
 		if err != nil {
 			return v, err
 		}
-		v.Elems = append(v.Elems, e)
+		p.elems = append(p.elems, e)
+		p.used[1] = max(p.used[1], len(p.elems))
 		p.space()
 		if p.i < len(p.s) && p.s[p.i] == ',' {
 			p.i++
@@ -236,6 +266,7 @@ func (p *jsonParser) array(depth int) (JSONValue, error) {
 		}
 		if p.i < len(p.s) && p.s[p.i] == ']' {
 			p.i++
+			v.Elems = append([]JSONValue(nil), p.elems[base:]...)
 			return v, nil
 		}
 		return v, p.fail("expected ',' or ']'")
