@@ -2,8 +2,11 @@ package idp
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mlflow-gate/mlflow-gate/internal/jsonw"
 )
 
 // accessClaims is the payload of an access token in the RFC 9068 profile.
@@ -78,6 +81,48 @@ func (c idClaims) MarshalJSON() ([]byte, error) {
 	out = append(out, ':')
 	out = append(out, roles...)
 	return append(out, '}'), nil
+}
+
+// appendJSON appends the claims as encoding/json would write them (the
+// tests compare the two), without reflection: a token is signed for every
+// grant and refresh, and json.Marshal with audience's MarshalJSON was a
+// tenth of a grant's CPU.
+func (c *accessClaims) appendJSON(b []byte) []byte {
+	str := func(key, v string, omitEmpty bool) {
+		if omitEmpty && v == "" {
+			return
+		}
+		b = append(b, key...)
+		b = jsonw.AppendString(b, v)
+	}
+	num := func(key string, v int64, omitEmpty bool) {
+		if omitEmpty && v == 0 {
+			return
+		}
+		b = append(b, key...)
+		b = strconv.AppendInt(b, v, 10)
+	}
+	b = append(b, '{')
+	str(`"iss":`, c.Issuer, false)
+	str(`,"sub":`, c.Subject, false)
+	b = append(b, `,"aud":`...)
+	if len(c.Audience) == 1 {
+		b = jsonw.AppendString(b, c.Audience[0])
+	} else {
+		b = jsonw.AppendStrings(b, c.Audience)
+	}
+	str(`,"client_id":`, c.ClientID, false)
+	num(`,"exp":`, c.Expiry, false)
+	num(`,"iat":`, c.IssuedAt, false)
+	num(`,"nbf":`, c.NotBefore, true)
+	str(`,"jti":`, c.JTI, false)
+	str(`,"scope":`, c.Scope, true)
+	b = append(b, `,"roles":`...)
+	b = jsonw.AppendStrings(b, c.Roles)
+	str(`,"preferred_username":`, c.Username, true)
+	str(`,"sid":`, c.SessionID, true)
+	num(`,"auth_time":`, c.AuthTime, true)
+	return append(b, '}')
 }
 
 // audience is "aud": one string when there is one value, as RFC 7519

@@ -18,6 +18,7 @@ import (
 type opClient struct {
 	storage.Client
 	idTokenTTL time.Duration
+	cached     bool // from the verifier's client cache, not read just now
 }
 
 var _ op.Client = (*opClient)(nil)
@@ -88,21 +89,46 @@ func (c *opClient) RestrictAdditionalAccessTokenScopes() func([]string) []string
 }
 
 // loadClient finds an enabled client. An unknown or disabled client is
-// invalid_client; a storage fault is a bare server_error.
+// invalid_client; a storage fault is a bare server_error. The client comes
+// from the feed's cache; a refusal is always decided on the database's row
+// (fresh), so that a client enabled or given a new secret a moment ago on
+// this replica is not refused for the notification's few milliseconds.
 func (s *server) loadClient(ctx context.Context, id string) (*opClient, error) {
+	return s.loadClientFrom(ctx, id, false)
+}
+
+func (s *server) loadClientFrom(ctx context.Context, id string, fresh bool) (*opClient, error) {
 	if id == "" || len(id) > 200 {
 		return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
 	}
-	c, err := s.p.st.ClientByID(ctx, id)
+	c, cached, err := s.p.ver.client(ctx, id, fresh)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
 	} else if err != nil {
 		return nil, s.serverError(ctx, "loading client", err)
 	}
 	if c.DisabledAt != nil {
+		if cached {
+			return s.loadClientFrom(ctx, id, true)
+		}
 		return nil, oidc.ErrInvalidClient().WithDescription("client is disabled")
 	}
-	return &opClient{Client: c, idTokenTTL: s.p.cfg.IDTokenTTL}, nil
+	return &opClient{Client: c, idTokenTTL: s.p.cfg.IDTokenTTL, cached: cached}, nil
+}
+
+// client is the client with id as the change feed keeps it (cached: no
+// database round trip for a known client), or as the database has it when
+// fresh is asked for or the feed is too stale to trust.
+func (v *Verifier) client(ctx context.Context, id string, fresh bool) (c storage.Client, cached bool, err error) {
+	if fresh || v.rev.fresh(v.cfg.Now()) != nil {
+		c, err = v.st.ClientByID(ctx, id)
+		return c, false, err
+	}
+	cc, err := v.clients.get(ctx, id)
+	if err != nil {
+		return storage.Client{}, false, err
+	}
+	return *cc, true, nil
 }
 
 // VerifyClient authenticates the client at the token endpoint (RFC 6749
@@ -125,6 +151,15 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 	}
 	got := sha256Sum(r.Data.ClientSecret)
 	if r.Data.ClientSecret == "" || subtle.ConstantTimeCompare(got, c.SecretHash) != 1 {
+		if c.cached && r.Data.ClientSecret != "" {
+			// Perhaps a secret rotated a moment ago: judge on the row itself.
+			if c, err = s.loadClientFrom(ctx, r.Data.ClientID, true); err != nil {
+				return nil, unauthorizedClient(err)
+			}
+			if !c.Public && subtle.ConstantTimeCompare(got, c.SecretHash) == 1 {
+				return c, nil
+			}
+		}
 		return nil, op.NewStatusError(oidc.ErrInvalidClient().WithDescription("client authentication failed"), 401)
 	}
 	return c, nil

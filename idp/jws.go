@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+
+	"github.com/mlflow-gate/mlflow-gate/internal/jsonw"
 )
 
 // Compact JWS (RFC 7515) signing and verification for exactly the two
@@ -67,16 +69,14 @@ type jwsHeader struct {
 
 // sign returns the compact JWS of claims under k with the given typ.
 func sign(k *signingKey, typ string, claims any) (string, error) {
-	hdr, err := json.Marshal(struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-		Typ string `json:"typ"`
-	}{k.alg, k.kid, typ})
-	if err != nil {
-		return "", err
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
+	hdr := append(jsonw.AppendString([]byte(`{"alg":`), k.alg), `,"kid":`...)
+	hdr = append(jsonw.AppendString(hdr, k.kid), `,"typ":`...)
+	hdr = append(jsonw.AppendString(hdr, typ), '}')
+	var err error
+	var payload []byte
+	if c, ok := claims.(interface{ appendJSON([]byte) []byte }); ok {
+		payload = c.appendJSON(make([]byte, 0, 512))
+	} else if payload, err = json.Marshal(claims); err != nil {
 		return "", err
 	}
 	var sb strings.Builder

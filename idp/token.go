@@ -52,7 +52,7 @@ func (p *Provider) mint(g grant, now time.Time) (minted, error) {
 		Roles: roles, Username: g.user.Username, SessionID: g.sessionID, AuthTime: unixOrZero(g.authTime),
 	}
 	var err error
-	if m.access, err = sign(p.keys.signingKey(p.cfg.SigningAlg), typAccessToken, at); err != nil {
+	if m.access, err = sign(p.keys.signingKey(p.cfg.SigningAlg), typAccessToken, &at); err != nil {
 		return m, err
 	}
 	if !slices.Contains(g.scopes, oidc.ScopeOpenID) {

@@ -31,9 +31,12 @@ type Verifier struct {
 	st    *storage.Store
 	keys  *keyring
 	rev   *revocations
-	users *stateCache
-	svcs  *stateCache
-	log   *slog.Logger
+	users *stateCache[userState]
+	svcs  *stateCache[userState]
+	// clients are whole clients for the provider's token endpoint; the feed
+	// keeps them current with svcs.
+	clients *stateCache[storage.Client]
+	log     *slog.Logger
 
 	mu   sync.RWMutex
 	seen map[[32]byte]*seenEntry
@@ -55,7 +58,7 @@ type seenEntry struct {
 
 func newVerifier(cfg *Config, st *storage.Store, keys *keyring, log *slog.Logger) *Verifier {
 	return &Verifier{cfg: cfg, st: st, keys: keys, rev: newRevocations(cfg.RevocationMaxStale), users: newUserCache(st),
-		svcs: newServiceCache(st), log: log, seen: map[[32]byte]*seenEntry{}, touched: map[string]time.Time{},
+		svcs: newServiceCache(st), clients: newClientCache(st), log: log, seen: map[[32]byte]*seenEntry{}, touched: map[string]time.Time{},
 		sessions: map[string]*sessionEntry{}}
 }
 

@@ -166,6 +166,7 @@ func (v *Verifier) reloadAll(ctx context.Context) error {
 	}
 	v.users.flush()
 	v.svcs.flush()
+	v.clients.flush()
 	v.forgetSeen()
 	v.forgetSessions()
 	if err := v.keys.reload(ctx); err != nil {
@@ -224,6 +225,7 @@ func (v *Verifier) apply(ctx context.Context, c storage.Change) error {
 		}
 		v.rev.mu.Unlock()
 		v.svcs.invalidate(id)
+		v.clients.invalidate(id)
 	case storage.ChangeUser:
 		// Disabling a user or changing a password revokes the user's
 		// sessions in bulk: learn them, so tokens carrying them stop now.
