@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"time"
@@ -40,11 +41,7 @@ func (v *Verifier) VerifySession(r *http.Request) (Principal, error) {
 	if err := v.rev.fresh(now); err != nil {
 		return Principal{}, err
 	}
-	s, err := v.cookies.sso.New(r, v.cookies.ssoName)
-	if err != nil {
-		return Principal{}, ErrSessionCookie
-	}
-	sid, _ := s.Values["sid"].(string)
+	sid := v.cookieSession(r, ck.Value)
 	if sid == "" {
 		return Principal{}, ErrSessionCookie
 	}
@@ -102,6 +99,35 @@ func (v *Verifier) VerifySession(r *http.Request) (Principal, error) {
 		SessionID: sid, ExpiresAt: e.expires}, nil
 }
 
+// cookieSession is the session id an SSO cookie value carries, or "" for a
+// cookie that does not verify. Values already verified are known by their
+// SHA-256, like tokens already seen: decoding (HMAC, decryption, gob) cost
+// a session request more than verifying a PAT. The cookie's own age limit
+// is the session's lifetime, which the row's expiry enforces on every call.
+func (v *Verifier) cookieSession(r *http.Request, value string) string {
+	h := sha256.Sum256([]byte(value))
+	v.sessMu.Lock()
+	sid, ok := v.cookieSIDs[h]
+	v.sessMu.Unlock()
+	if ok {
+		return sid
+	}
+	s, err := v.cookies.sso.New(r, v.cookies.ssoName)
+	if err != nil {
+		return ""
+	}
+	if sid, _ = s.Values["sid"].(string); sid == "" {
+		return ""
+	}
+	v.sessMu.Lock()
+	if len(v.cookieSIDs) >= v.cfg.SeenCacheSize {
+		clear(v.cookieSIDs)
+	}
+	v.cookieSIDs[h] = sid
+	v.sessMu.Unlock()
+	return sid
+}
+
 // loadSession reads the row and caches it.
 func (v *Verifier) loadSession(ctx context.Context, sid string) (*sessionEntry, error) {
 	row, err := v.st.SessionByID(ctx, sid)
@@ -135,5 +161,6 @@ func (v *Verifier) forgetSession(sid string) {
 func (v *Verifier) forgetSessions() {
 	v.sessMu.Lock()
 	clear(v.sessions)
+	clear(v.cookieSIDs)
 	v.sessMu.Unlock()
 }

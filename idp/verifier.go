@@ -44,10 +44,11 @@ type Verifier struct {
 	touchMu sync.Mutex
 	touched map[string]time.Time // PAT id -> last recorded use
 
-	cookies  *cookies // the provider's, to read the SSO cookie
-	onLogout func()   // the provider's: logout tokens were queued
-	sessMu   sync.Mutex
-	sessions map[string]*sessionEntry // session id -> cached row (session.go)
+	cookies    *cookies // the provider's, to read the SSO cookie
+	onLogout   func()   // the provider's: logout tokens were queued
+	sessMu     sync.Mutex
+	sessions   map[string]*sessionEntry // session id -> cached row (session.go)
+	cookieSIDs map[[32]byte]string      // SHA-256 of a verified SSO cookie value -> its session id
 }
 
 type seenEntry struct {
@@ -59,7 +60,7 @@ type seenEntry struct {
 func newVerifier(cfg *Config, st *storage.Store, keys *keyring, log *slog.Logger) *Verifier {
 	return &Verifier{cfg: cfg, st: st, keys: keys, rev: newRevocations(cfg.RevocationMaxStale), users: newUserCache(st),
 		svcs: newServiceCache(st), clients: newClientCache(st), log: log, seen: map[[32]byte]*seenEntry{}, touched: map[string]time.Time{},
-		sessions: map[string]*sessionEntry{}}
+		sessions: map[string]*sessionEntry{}, cookieSIDs: map[[32]byte]string{}}
 }
 
 // VerifyMLflow is Verify for the MLflow API: an access token opens it only
