@@ -289,6 +289,10 @@ func (c *Config) Validate(cmdGroup string) error {
 	}
 	switch c.RequestLog {
 	case requestLogAll, requestLogErrors, requestLogOff:
+	case "":
+		if usesGroup(cmdGroup, "serve") {
+			p = append(p, "MLFLOW_GATE_REQUEST_LOG must be all, errors or off")
+		}
 	default:
 		p = append(p, fmt.Sprintf("MLFLOW_GATE_REQUEST_LOG must be all, errors or off, not %q", c.RequestLog))
 	}
