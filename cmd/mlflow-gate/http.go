@@ -77,8 +77,11 @@ func observe(log *slog.Logger, m *metrics, mode string) func(http.Handler) http.
 			returned := false
 			defer func() {
 				status := sw.status
-				if !returned && status == 0 {
+				switch {
+				case status == 0 && !returned:
 					status = http.StatusInternalServerError // a panic on its way to the recoverer
+				case status == 0:
+					status = http.StatusOK // nothing written: net/http answers 200
 				}
 				took := time.Since(start)
 				m.observe(r.Method, status, took)
