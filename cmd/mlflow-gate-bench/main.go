@@ -47,6 +47,7 @@ var benchmarks = []benchmark{
 	{"search", "filtered experiments/search over 10,000 experiments and 50,000 runs, gate vs the same MLflow pages direct", searchOverhead, always},
 	{"ui", "MLflow UI first screen in Chromium, gate vs direct, and static asset headers", uiFirstScreen, always},
 	{"artifacts", "1 MiB and 256 MiB up and down: S3 directly, gate streamed, gate presigned, MLflow's proxy; gate RSS while 1 GiB streams", artifactsThroughput, always},
+	{"keycloak", "Keycloak (production mode, on the rig's PostgreSQL) beside the gate: grants, introspection, discovery, logins, the UMA decision, start and RSS", keycloakBench, ifNamed},
 }
 
 func main() {
