@@ -133,6 +133,20 @@ func (e *benchEnv) startGate(dbURL string, extra ...string) (*gate, error) {
 	return g, nil
 }
 
+// readyGate starts a gate as startGate does and waits (a minute at most)
+// until its /readyz answers 200; on failure the gate is stopped.
+func (e *benchEnv) readyGate(dbURL string, extra ...string) (*gate, error) {
+	g, err := e.startGate(dbURL, extra...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := g.waitReady("/readyz", 60*time.Second); err != nil {
+		_ = g.stop()
+		return nil, err
+	}
+	return g, nil
+}
+
 // waitReady polls url until it answers 200 and returns how long that took.
 func (g *gate) waitReady(path string, limit time.Duration) (time.Duration, error) {
 	start := time.Now()

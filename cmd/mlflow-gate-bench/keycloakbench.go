@@ -79,15 +79,12 @@ func keycloakBench(ctx context.Context, env *benchEnv) error {
 	if err != nil {
 		return err
 	}
-	g, err := env.startGate(gdb, "MLFLOW_GATE_MLFLOW_URL="+up.url, "MLFLOW_GATE_TOKEN_ACCESS_TTL=1h")
+	g, err := env.readyGate(gdb, "MLFLOW_GATE_MLFLOW_URL="+up.url, "MLFLOW_GATE_TOKEN_ACCESS_TTL=1h")
 	if err != nil {
 		return err
 	}
 	stopGate := sync.OnceValue(g.stop)
 	defer stopGate()
-	if _, err := g.waitReady("/readyz", 60*time.Second); err != nil {
-		return err
-	}
 	gatePW, _, err := env.benchUser(ctx, gdb, "bench")
 	if err != nil {
 		return err
@@ -144,7 +141,7 @@ func keycloakBench(ctx context.Context, env *benchEnv) error {
 			{conc: conc, dur: slice, max: maxRequests, do: gs, probes: []probe{pidProbe(gate.pid), pg}},
 			{conc: conc, dur: slice, max: maxRequests, do: ks, probes: []probe{pidProbe(kc.pid), pg}},
 		}
-		pooled, byRound, err := interleaveFlows(ctx, flows, rounds, warm)
+		pooled, byRound, err := interleave(ctx, flows, rounds, warm)
 		if err != nil {
 			return fmt.Errorf("%s, c=%d: %w", what, conc, err)
 		}
@@ -208,7 +205,7 @@ func keycloakBench(ctx context.Context, env *benchEnv) error {
 		{conc: 1, dur: slice, max: maxRequests, do: getStep(g.url+runGet, bearer(gate.access), `"run_id"`), probes: []probe{pidProbe(gate.pid), pg}},
 		{conc: 1, dur: slice, max: maxRequests, do: uma, probes: []probe{pidProbe(kc.pid), pg}},
 	}
-	pooled, byRound, err := interleaveFlows(ctx, flows, rounds, warm)
+	pooled, byRound, err := interleave(ctx, flows, rounds, warm)
 	if err != nil {
 		return fmt.Errorf("per-call measurement: %w", err)
 	}

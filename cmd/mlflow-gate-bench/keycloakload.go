@@ -20,7 +20,8 @@ import (
 	"time"
 )
 
-// The keycloak benchmark sends form posts (token, introspection) and whole
+// A flow is the load generator's closed loop (load.run is a flow of one
+// request). The keycloak benchmark sends form posts (token, introspection) and whole
 // browser logins, which load.go's generator, made for the MLflow API (JSON
 // bodies), does not: this is the same closed loop, with the same keep-alive
 // client (newClient), warm-up, rotating rounds (as interleave) and result,
@@ -59,6 +60,7 @@ func (f flow) run(ctx context.Context, client *http.Client) result {
 		go func() {
 			defer wg.Done()
 			p := &parts[w]
+			p.lat = make([]time.Duration, 0, 1<<14)
 			p.statuses = map[int]int{}
 			for ctx.Err() == nil && time.Now().Before(deadline) && sent.Add(1) <= f.max {
 				t := time.Now()
@@ -105,35 +107,10 @@ func (f flow) run(ctx context.Context, client *http.Client) result {
 	return res
 }
 
-// interleaveFlows is interleave for flows: one warmed-up client each, then
-// rounds that run every flow in turn, the order rotating; a failure in any
-// request ends the measurement with an error.
-func interleaveFlows(ctx context.Context, flows []flow, rounds int, warm time.Duration) ([]result, [][]result, error) {
-	clients := make([]*http.Client, len(flows))
-	for i, f := range flows {
-		clients[i] = newClient(f.conc)
-		defer clients[i].CloseIdleConnections()
-		w := f
-		w.dur, w.probes = warm, nil
-		if r := w.run(ctx, clients[i]); r.failed > 0 {
-			return nil, nil, fmt.Errorf("flow %d: %w", i, r.check("warm-up"))
-		}
-	}
-	pooled := make([]result, len(flows))
-	byRound := make([][]result, rounds)
-	for round := range rounds {
-		byRound[round] = make([]result, len(flows))
-		for k := range flows {
-			i := (k + round) % len(flows)
-			r := flows[i].run(ctx, clients[i])
-			if err := r.check("load"); err != nil {
-				return nil, nil, fmt.Errorf("flow %d: %w", i, err)
-			}
-			byRound[round][i] = r
-			pooled[i] = pooled[i].merge(r)
-		}
-	}
-	return pooled, byRound, nil
+func (f flow) concurrency() int { return f.conc }
+func (f flow) warm(d time.Duration) runner {
+	f.dur, f.probes = d, nil
+	return f
 }
 
 // exchange sends one request and reads the whole answer; it wants status

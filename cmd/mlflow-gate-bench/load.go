@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -150,93 +149,43 @@ func newClient(conc int) *http.Client {
 	}
 }
 
-// run drives the load with client (whose connections persist from a warm-up).
+// run drives the load with client (whose connections persist from a warm-up),
+// as a flow whose step is the one request.
 func (l load) run(ctx context.Context, client *http.Client) result {
-	if l.seq == nil {
-		l.seq = new(atomic.Uint64)
+	seq := l.seq
+	if seq == nil {
+		seq = new(atomic.Uint64)
 	}
-	var sent atomic.Uint64
-	deadline := time.Now().Add(l.dur)
-	type part struct {
-		lat      []time.Duration
-		failed   int
-		statuses map[int]int
-		err      error
+	h := l.header.Clone() // read, never written, by every worker's requests
+	if h == nil {
+		h = http.Header{}
 	}
-	parts := make([]part, l.conc)
-	cpu0 := make([]map[int]time.Duration, len(l.probes))
-	for i, p := range l.probes {
-		cpu0[i] = p()
+	if l.req.body != nil {
+		h.Set("Content-Type", "application/json")
 	}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range l.conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p := &parts[w]
-			p.lat = make([]time.Duration, 0, 1<<14)
-			p.statuses = map[int]int{}
-			h := l.header.Clone()
-			if h == nil {
-				h = http.Header{}
-			}
-			if l.req.body != nil {
-				h.Set("Content-Type", "application/json")
-			}
-			url := l.base + l.req.path
-			for ctx.Err() == nil && time.Now().Before(deadline) && sent.Add(1) <= l.max {
-				var body io.Reader
-				if l.req.body != nil {
-					body = bytes.NewReader(l.req.body(l.seq.Add(1) - 1))
-				}
-				req, err := http.NewRequestWithContext(ctx, l.req.method, url, body)
-				if err != nil {
-					p.failed++
-					p.err = err
-					return
-				}
-				req.Header = h
-				t := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					p.failed++
-					if p.err == nil {
-						p.err = err
-					}
-					if p.failed > 100 {
-						return
-					}
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				p.lat = append(p.lat, time.Since(t))
-				if resp.StatusCode != http.StatusOK {
-					p.failed++
-					p.statuses[resp.StatusCode]++
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	res := result{elapsed: time.Since(start), statuses: map[int]int{}}
-	for i, p := range l.probes {
-		res.cpu = append(res.cpu, used(cpu0[i], p()))
-	}
-	for _, p := range parts {
-		res.lat = append(res.lat, p.lat...)
-		res.failed += p.failed
-		for s, n := range p.statuses {
-			res.statuses[s] += n
+	url := l.base + l.req.path
+	do := func(ctx context.Context, client *http.Client) (int, error) {
+		var body io.Reader
+		if l.req.body != nil {
+			body = bytes.NewReader(l.req.body(seq.Add(1) - 1))
 		}
-		if res.firstErr == nil {
-			res.firstErr = p.err
+		req, err := http.NewRequestWithContext(ctx, l.req.method, url, body)
+		if err != nil {
+			return 0, err
 		}
+		req.Header = h
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return resp.StatusCode, fmt.Errorf("%s %s: status %d", l.req.method, l.req.path, resp.StatusCode)
+		}
+		return 0, nil
 	}
-	res.ok = len(res.lat) - sumStatuses(res.statuses)
-	slices.Sort(res.lat)
-	return res
+	return flow{conc: l.conc, dur: l.dur, max: l.max, do: do, probes: l.probes}.run(ctx, client)
 }
 
 func sumStatuses(m map[int]int) int {
@@ -263,29 +212,41 @@ func (r result) check(what string) error {
 	return errors.New(msg)
 }
 
-// interleave measures loads side by side: each gets its own client, warmed
-// up once, then every round runs each load for its dur in turn, the order
+// runner is one side of a comparison: a load of one request, or a flow of
+// several (keycloakload.go).
+type runner interface {
+	run(ctx context.Context, client *http.Client) result
+	concurrency() int
+	warm(d time.Duration) runner // the same for d, without probes
+}
+
+func (l load) concurrency() int { return l.conc }
+func (l load) warm(d time.Duration) runner {
+	l.dur, l.probes = d, nil
+	return l
+}
+
+// interleave measures runs side by side: each gets its own client, warmed
+// up once, then every round runs each for its dur in turn, the order
 // rotating from round to round, so that drift on the machine (a checkpoint, a
-// table that grows) falls on every load alike. It returns each load's rounds
-// pooled, and the rounds themselves.
-func interleave(ctx context.Context, loads []load, rounds int, warmup time.Duration) ([]result, [][]result, error) {
-	clients := make([]*http.Client, len(loads))
-	for i, l := range loads {
-		clients[i] = newClient(l.conc)
+// table that grows) falls on every one alike. It returns each one's rounds
+// pooled, and the rounds themselves; a failed request ends it with an error.
+func interleave[R runner](ctx context.Context, runs []R, rounds int, warmup time.Duration) ([]result, [][]result, error) {
+	clients := make([]*http.Client, len(runs))
+	for i, l := range runs {
+		clients[i] = newClient(l.concurrency())
 		defer clients[i].CloseIdleConnections()
-		w := l
-		w.dur, w.probes = warmup, nil
-		if r := w.run(ctx, clients[i]); r.failed > 0 {
+		if r := l.warm(warmup).run(ctx, clients[i]); r.failed > 0 {
 			return nil, nil, fmt.Errorf("load %d: %w", i, r.check("warm-up"))
 		}
 	}
-	pooled := make([]result, len(loads))
+	pooled := make([]result, len(runs))
 	byRound := make([][]result, rounds)
 	for round := range rounds {
-		byRound[round] = make([]result, len(loads))
-		for k := range loads {
-			i := (k + round) % len(loads)
-			r := loads[i].run(ctx, clients[i])
+		byRound[round] = make([]result, len(runs))
+		for k := range runs {
+			i := (k + round) % len(runs)
+			r := runs[i].run(ctx, clients[i])
 			if err := r.check("load"); err != nil {
 				return nil, nil, fmt.Errorf("load %d: %w", i, err)
 			}

@@ -83,16 +83,13 @@ func profileProxy(ctx context.Context, env *benchEnv) error {
 	if err != nil {
 		return err
 	}
-	g, err := env.startGate(db, "MLFLOW_GATE_MLFLOW_URL="+up.url, "MLFLOW_GATE_AUDIT_READS=true",
+	g, err := env.readyGate(db, "MLFLOW_GATE_MLFLOW_URL="+up.url, "MLFLOW_GATE_AUDIT_READS=true",
 		"MLFLOW_GATE_LOG_LEVEL=info", "MLFLOW_GATE_METRICS_LISTEN="+metricsAddr, "MLFLOW_GATE_PPROF=true",
 		"MLFLOW_GATE_TOKEN_ACCESS_TTL=1h")
 	if err != nil {
 		return err
 	}
 	defer g.stop()
-	if _, err := g.waitReady("/readyz", 60*time.Second); err != nil {
-		return err
-	}
 	pw, pat, err := env.benchUser(ctx, db, "bench")
 	if err != nil {
 		return err
