@@ -75,17 +75,7 @@ func profileProxy(ctx context.Context, env *benchEnv) error {
 		return err
 	}
 	defer up.stop()
-	db, err := env.database(ctx)
-	if err != nil {
-		return err
-	}
-	metricsAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	g, err := env.readyGate(db, "MLFLOW_GATE_MLFLOW_URL="+up.url, "MLFLOW_GATE_AUDIT_READS=true",
-		"MLFLOW_GATE_LOG_LEVEL=info", "MLFLOW_GATE_METRICS_LISTEN="+metricsAddr, "MLFLOW_GATE_PPROF=true",
-		"MLFLOW_GATE_TOKEN_ACCESS_TTL=1h")
+	g, db, metricsAddr, err := env.measuredGate(ctx, up.url, "MLFLOW_GATE_PPROF=true")
 	if err != nil {
 		return err
 	}

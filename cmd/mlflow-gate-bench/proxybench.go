@@ -69,24 +69,12 @@ func proxyOverhead(ctx context.Context, env *benchEnv) error {
 	}
 	defer bareFlush.stop()
 
-	db, err := env.database(ctx)
-	if err != nil {
-		return err
-	}
-	metricsAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	g, err := env.startGate(db, "MLFLOW_GATE_MLFLOW_URL="+up.url, "MLFLOW_GATE_AUDIT_READS=true",
-		"MLFLOW_GATE_LOG_LEVEL=info", "MLFLOW_GATE_METRICS_LISTEN="+metricsAddr, "MLFLOW_GATE_TOKEN_ACCESS_TTL=1h")
+	g, db, metricsAddr, err := env.measuredGate(ctx, up.url)
 	if err != nil {
 		return err
 	}
 	stopGate := sync.OnceValue(g.stop)
 	defer stopGate()
-	if _, err := g.waitReady("/readyz", 60*time.Second); err != nil {
-		return err
-	}
 	pw, pat, err := env.benchUser(ctx, db, "bench")
 	if err != nil {
 		return err
@@ -200,6 +188,23 @@ func proxyOverhead(ctx context.Context, env *benchEnv) error {
 	// A million audit rows would keep PostgreSQL busy (autovacuum) during
 	// the next benchmark: drop them now.
 	return env.dropDatabase(ctx, db)
+}
+
+// measuredGate starts, on a database of its own, the gate as the proxy
+// benchmarks measure it: in front of upstream, every forwarded request
+// audited, log level info, metrics (and extra's settings) on a free address,
+// hour-long access tokens so that none expires during a run. It returns once
+// the gate is ready.
+func (e *benchEnv) measuredGate(ctx context.Context, upstream string, extra ...string) (g *gate, db, metricsAddr string, err error) {
+	if db, err = e.database(ctx); err != nil {
+		return nil, "", "", err
+	}
+	if metricsAddr, err = freeAddr(); err != nil {
+		return nil, "", "", err
+	}
+	g, err = e.readyGate(db, append([]string{"MLFLOW_GATE_MLFLOW_URL=" + upstream, "MLFLOW_GATE_AUDIT_READS=true",
+		"MLFLOW_GATE_LOG_LEVEL=info", "MLFLOW_GATE_METRICS_LISTEN=" + metricsAddr, "MLFLOW_GATE_TOKEN_ACCESS_TTL=1h"}, extra...)...)
+	return g, db, metricsAddr, err
 }
 
 func (e *benchEnv) dropDatabase(ctx context.Context, dbURL string) error {
